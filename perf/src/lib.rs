@@ -1,0 +1,1 @@
+//! feedpipe performance tooling.

@@ -1,0 +1,126 @@
+//! ThreatConnect indicators as the batch API takes them. The serde form of [`Indicator`] is the
+//! exact object the ThreatConnect sink sends and the JSONL file sink writes, so both sinks agree
+//! by construction.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// ThreatConnect indicator types that Kaspersky feeds map to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum IndicatorType {
+    Address,
+    Host,
+    #[serde(rename = "URL")]
+    Url,
+    File,
+}
+
+impl IndicatorType {
+    /// Returns the type name ThreatConnect uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndicatorType::Address => "Address",
+            IndicatorType::Host => "Host",
+            IndicatorType::Url => "URL",
+            IndicatorType::File => "File",
+        }
+    }
+}
+
+impl fmt::Display for IndicatorType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A tag, serialized as `{"name": …}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub name: String,
+}
+
+/// An attribute, serialized as `{"type": …, "value": …}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attribute {
+    #[serde(rename = "type")]
+    pub attribute_type: String,
+    pub value: String,
+}
+
+/// One ThreatConnect batch indicator object.
+///
+/// `summary` is the canonical value: an IP address, a punycode host, a URL with scheme, or the
+/// file hashes joined as `md5 : sha1 : sha256` (any subset, in that order).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Indicator {
+    #[serde(rename = "type")]
+    pub indicator_type: IndicatorType,
+    pub summary: String,
+    /// Threat rating, 0 to 5.
+    pub rating: u8,
+    /// Confidence, 0 to 100.
+    pub confidence: u8,
+    #[serde(rename = "tag", default)]
+    pub tags: Vec<Tag>,
+    #[serde(rename = "attribute", default)]
+    pub attributes: Vec<Attribute>,
+    /// First seen, ISO 8601 UTC (`2015-01-21T00:00:00Z`).
+    #[serde(rename = "firstSeen", skip_serializing_if = "Option::is_none", default)]
+    pub first_seen: Option<String>,
+    /// Last seen, ISO 8601 UTC.
+    #[serde(rename = "lastSeen", skip_serializing_if = "Option::is_none", default)]
+    pub last_seen: Option<String>,
+}
+
+impl Indicator {
+    /// Creates an indicator with its type and summary; later stages fill in the rest.
+    pub fn new(indicator_type: IndicatorType, summary: impl Into<String>) -> Self {
+        Indicator {
+            indicator_type,
+            summary: summary.into(),
+            rating: 0,
+            confidence: 0,
+            tags: Vec::new(),
+            attributes: Vec::new(),
+            first_seen: None,
+            last_seen: None,
+        }
+    }
+
+    /// Adds a tag unless an equal tag is already present.
+    pub fn add_tag(&mut self, name: impl Into<String>) {
+        let name = name.into();
+        if !self.tags.iter().any(|tag| tag.name == name) {
+            self.tags.push(Tag { name });
+        }
+    }
+
+    /// Adds an attribute.
+    pub fn add_attribute(&mut self, attribute_type: impl Into<String>, value: impl Into<String>) {
+        self.attributes.push(Attribute {
+            attribute_type: attribute_type.into(),
+            value: value.into(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_as_batch_object() {
+        let mut indicator = Indicator::new(IndicatorType::Url, "http://example.com/a");
+        indicator.rating = 5;
+        indicator.confidence = 97;
+        indicator.add_tag("Kaspersky");
+        indicator.add_tag("Kaspersky");
+        indicator.add_attribute("Description", "text");
+        let json = serde_json::to_string(&indicator).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"URL","summary":"http://example.com/a","rating":5,"confidence":97,"tag":[{"name":"Kaspersky"}],"attribute":[{"type":"Description","value":"text"}]}"#
+        );
+    }
+}

@@ -1,0 +1,282 @@
+//! Outcome accounting. Every record read ends in exactly one outcome (delivered, rejected or
+//! filtered), and `read = delivered + rejected + filtered` holds per source once a run is over.
+//! Rejected records are written to the rejects file (JSONL) with their feed, source, byte offset,
+//! reason and original text.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::catalog::FeedSpec;
+use crate::record::Origin;
+
+/// At most this many bytes of an element's text go to the rejects file.
+pub const MAX_REJECT_RECORD_BYTES: usize = 64 * 1024;
+
+/// Why a record was rejected: a short, stable `code` counted in the summary (for example
+/// `invalid_ip`) and a message that names the field and value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reject {
+    pub code: String,
+    pub message: String,
+}
+
+impl Reject {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Reject {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Per-source counts.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct SourceSummary {
+    pub feed: String,
+    pub feed_id: Option<u32>,
+    pub source: String,
+    pub read: u64,
+    pub delivered: u64,
+    pub rejected: u64,
+    pub filtered: u64,
+    pub rejected_by_reason: BTreeMap<String, u64>,
+    pub filtered_by_reason: BTreeMap<String, u64>,
+    /// Set when the source stopped early (broken file); the counts cover what came before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl SourceSummary {
+    /// Whether every record read has exactly one outcome.
+    pub fn balanced(&self) -> bool {
+        self.read == self.delivered + self.rejected + self.filtered
+    }
+}
+
+/// The end-of-run summary, also written by `--summary-json`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    pub sources: Vec<SourceSummary>,
+    pub read: u64,
+    pub delivered: u64,
+    pub rejected: u64,
+    pub filtered: u64,
+    /// Sink-specific figures (jobs submitted, retries, bytes written, …).
+    pub sink: BTreeMap<String, serde_json::Value>,
+}
+
+struct Inner {
+    sources: BTreeMap<Arc<str>, SourceSummary>,
+    order: Vec<Arc<str>>,
+    rejects: Option<BufWriter<File>>,
+    sink: BTreeMap<String, serde_json::Value>,
+}
+
+/// Thread-safe accounting for one run. Counting takes a lock per call, so callers count per
+/// batch, not per record, where they can.
+pub struct Ledger {
+    inner: Mutex<Inner>,
+}
+
+impl Ledger {
+    /// Creates a ledger writing rejects to `rejects_path`, or to nowhere when `None`.
+    pub fn new(rejects_path: Option<&Path>) -> io::Result<Self> {
+        let rejects = match rejects_path {
+            Some(path) => Some(BufWriter::new(File::create(path)?)),
+            None => None,
+        };
+        Ok(Ledger {
+            inner: Mutex::new(Inner {
+                sources: BTreeMap::new(),
+                order: Vec::new(),
+                rejects,
+                sink: BTreeMap::new(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Counts `count` records read from a source.
+    pub fn add_read(&self, feed: &'static FeedSpec, source: &Arc<str>, count: u64) {
+        let mut inner = self.lock();
+        inner.entry(feed, source).read += count;
+    }
+
+    /// Counts records delivered.
+    pub fn add_delivered<'a>(&self, origins: impl IntoIterator<Item = &'a Origin>) {
+        let mut inner = self.lock();
+        for origin in origins {
+            inner.entry(origin.feed, &origin.source).delivered += 1;
+        }
+    }
+
+    /// Counts `count` records of a source filtered for `reason`.
+    pub fn add_filtered(
+        &self,
+        feed: &'static FeedSpec,
+        source: &Arc<str>,
+        reason: &str,
+        count: u64,
+    ) {
+        let mut inner = self.lock();
+        let entry = inner.entry(feed, source);
+        entry.filtered += count;
+        *entry
+            .filtered_by_reason
+            .entry(reason.to_owned())
+            .or_default() += count;
+    }
+
+    /// Counts a rejected record and writes it to the rejects file.
+    pub fn add_rejected(&self, origin: &Origin, reject: &Reject) -> io::Result<()> {
+        let mut inner = self.lock();
+        let entry = inner.entry(origin.feed, &origin.source);
+        entry.rejected += 1;
+        *entry
+            .rejected_by_reason
+            .entry(reject.code.clone())
+            .or_default() += 1;
+        if let Some(writer) = inner.rejects.as_mut() {
+            write_reject(writer, origin, reject)?;
+        }
+        Ok(())
+    }
+
+    /// Notes that a source stopped early with `message`.
+    pub fn set_error(&self, feed: &'static FeedSpec, source: &Arc<str>, message: String) {
+        let mut inner = self.lock();
+        inner.entry(feed, source).error = Some(message);
+    }
+
+    /// Stores a sink figure for the summary.
+    pub fn set_sink_stat(&self, key: &str, value: serde_json::Value) {
+        self.lock().sink.insert(key.to_owned(), value);
+    }
+
+    /// Flushes the rejects file.
+    pub fn flush(&self) -> io::Result<()> {
+        match self.lock().rejects.as_mut() {
+            Some(writer) => writer.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// Returns the counts so far, per source in the order sources were first seen.
+    pub fn summary(&self) -> Summary {
+        let inner = self.lock();
+        let mut summary = Summary {
+            sink: inner.sink.clone(),
+            ..Summary::default()
+        };
+        for key in &inner.order {
+            let source = inner.sources[key].clone();
+            summary.read += source.read;
+            summary.delivered += source.delivered;
+            summary.rejected += source.rejected;
+            summary.filtered += source.filtered;
+            summary.sources.push(source);
+        }
+        summary
+    }
+}
+
+impl Inner {
+    fn entry(&mut self, feed: &'static FeedSpec, source: &Arc<str>) -> &mut SourceSummary {
+        if !self.sources.contains_key(source) {
+            self.order.push(source.clone());
+            self.sources.insert(
+                source.clone(),
+                SourceSummary {
+                    feed: feed.name.to_owned(),
+                    feed_id: feed.id,
+                    source: source.to_string(),
+                    ..SourceSummary::default()
+                },
+            );
+        }
+        self.sources
+            .get_mut(source)
+            .expect("entry was just inserted")
+    }
+}
+
+#[derive(Serialize)]
+struct RejectLine<'a> {
+    feed: &'a str,
+    file: &'a str,
+    offset: u64,
+    code: &'a str,
+    reason: &'a str,
+    record: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    record_truncated: bool,
+}
+
+fn write_reject(writer: &mut impl Write, origin: &Origin, reject: &Reject) -> io::Result<()> {
+    let truncated = origin.raw.len() > MAX_REJECT_RECORD_BYTES;
+    let raw = &origin.raw[..origin.raw.len().min(MAX_REJECT_RECORD_BYTES)];
+    let text = String::from_utf8_lossy(raw);
+    let line = RejectLine {
+        feed: origin.feed.name,
+        file: &origin.source,
+        offset: origin.offset,
+        code: &reject.code,
+        reason: &reject.message,
+        record: &text,
+        record_truncated: truncated,
+    };
+    serde_json::to_writer(&mut *writer, &line)?;
+    writer.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::catalog::FEEDS;
+
+    #[test]
+    fn counts_balance_and_rejects_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rejects.jsonl");
+        let ledger = Ledger::new(Some(&path)).unwrap();
+        let feed = &FEEDS[0];
+        let source: Arc<str> = Arc::from("feed.json");
+        let origin = |offset| Origin {
+            feed,
+            source: source.clone(),
+            offset,
+            raw: Bytes::from_static(b"{\"ip\":\"x\"}"),
+        };
+        ledger.add_read(feed, &source, 4);
+        ledger.add_delivered([&origin(1), &origin(2)]);
+        ledger
+            .add_rejected(&origin(3), &Reject::new("invalid_ip", "invalid ip \"x\""))
+            .unwrap();
+        ledger.add_filtered(feed, &source, "superseded", 1);
+        ledger.flush().unwrap();
+
+        let summary = ledger.summary();
+        assert_eq!(summary.sources.len(), 1);
+        assert!(summary.sources[0].balanced());
+        assert_eq!(summary.sources[0].rejected_by_reason["invalid_ip"], 1);
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["offset"], 3);
+        assert_eq!(line["file"], "feed.json");
+        assert_eq!(line["record"], "{\"ip\":\"x\"}");
+        assert_eq!(line["reason"], "invalid ip \"x\"");
+    }
+}

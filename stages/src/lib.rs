@@ -1,0 +1,1 @@
+//! feedpipe stages: classify, tag and rate.
