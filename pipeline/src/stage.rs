@@ -11,4 +11,11 @@ pub trait Stage: Send + Sync {
 
     /// Transforms the batch in place.
     fn process(&self, batch: &mut [Item]);
+
+    /// Returns named event counts for the run summary, for example how many records got the
+    /// default rating because their popularity was missing. Stages count with atomics so that
+    /// several worker threads can share one stage.
+    fn counters(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
 }
