@@ -9,6 +9,7 @@ pub mod hash;
 pub mod key;
 pub mod mask;
 pub mod reject;
+pub mod tag;
 pub mod text;
 
 #[cfg(test)]
@@ -16,3 +17,4 @@ mod testing;
 
 pub use classify::ClassifyStage;
 pub use reject::ClassifyError;
+pub use tag::TagStage;
