@@ -88,7 +88,7 @@ impl RateStage {
         self.add_context(feed, object, &consumed, indicator, counts);
     }
 
-    /// Rating from a valid `severity`, else 6 − `popularity`, else the configured default.
+    /// Sets the rating from a valid `severity`, else 6 − `popularity`, else the configured default.
     fn set_rating(
         &self,
         object: &Object,
@@ -121,7 +121,7 @@ impl RateStage {
         }
     }
 
-    /// Confidence from a `threat_score` of 0 to 100, else the feed's configured default.
+    /// Sets the confidence from a `threat_score` of 0 to 100, else the feed's configured default.
     fn set_confidence(
         &self,
         feed: &FeedSpec,
@@ -276,7 +276,8 @@ fn severity_rating(value: &OwnedValue) -> Option<u8> {
 }
 
 /// Parses a `first_seen` or `last_seen` field. Sets `consumed` when the date parsed, and counts
-/// a present field that did not; its original text then becomes an attribute.
+/// a present field that did not, whose original text then becomes an attribute. A blank string
+/// counts as absent.
 fn seen_date(
     object: &Object,
     name: &str,
@@ -284,6 +285,9 @@ fn seen_date(
     counts: &mut BatchCounts,
 ) -> Option<String> {
     let value = field(object, name)?;
+    if value.as_str().is_some_and(|text| text.trim().is_empty()) {
+        return None;
+    }
     let parsed = value.as_str().and_then(parse_feed_date);
     *consumed = parsed.is_some();
     if parsed.is_none() {
@@ -498,8 +502,8 @@ mod tests {
             let (indicator, counters) = rate_with(config.clone(), "IP Reputation", &json);
             assert_eq!(indicator.confidence, 80, "{score}");
             assert_eq!(counter(&counters, "invalid_threat_score"), 1, "{score}");
-            let kept = attribute(&indicator, "Threat Score").unwrap();
-            assert_eq!(kept, score.trim_matches('"'));
+            let kept_score = attribute(&indicator, "Threat Score").unwrap();
+            assert_eq!(kept_score, score.trim_matches('"'));
 
             let (indicator, _) = rate_with(config.clone(), "APT IP", &json);
             assert_eq!(indicator.confidence, 60, "{score}");
@@ -550,6 +554,17 @@ mod tests {
         );
         assert_eq!(attribute(&indicator, "Last Seen"), Some("soon"));
         assert_eq!(counter(&counters, "unparsable_date"), 2);
+    }
+
+    #[test]
+    fn blank_dates_count_as_absent() {
+        let json = r#"{"ip": "1.2.3.4", "first_seen": "", "last_seen": " "}"#;
+        let (indicator, counters) = rate_with(RateConfig::default(), "IP Reputation", json);
+        assert_eq!(indicator.first_seen, None);
+        assert_eq!(indicator.last_seen, None);
+        assert_eq!(attribute(&indicator, "First Seen"), None);
+        assert_eq!(attribute(&indicator, "Last Seen"), None);
+        assert_eq!(counter(&counters, "unparsable_date"), 0);
     }
 
     #[test]
