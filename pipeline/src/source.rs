@@ -341,7 +341,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("feed.json");
         std::fs::write(&path, "[]").unwrap();
-        let error = resolve(&[path.clone()], None).unwrap_err();
+        let error = resolve(std::slice::from_ref(&path), None).unwrap_err();
         let message = error.to_string();
         assert!(message.contains("feed.json"), "{message}");
         assert!(message.contains("IP_Reputation_Data_Feed"), "{message}");
