@@ -64,7 +64,7 @@ type Output = Counting<Box<dyn Write + Send>>;
 
 enum Encoder {
     Jsonl(Output),
-    Csv(csv::Writer<Output>),
+    Csv(Box<csv::Writer<Output>>),
 }
 
 /// Writes indicators to a file or standard output.
