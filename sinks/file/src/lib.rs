@@ -105,11 +105,10 @@ impl FileSink {
             FileFormat::Jsonl => Encoder::Jsonl(output),
             FileFormat::Csv => {
                 output.write_all(CSV_HEADER.as_bytes())?;
-                Encoder::Csv(
-                    csv::WriterBuilder::new()
-                        .has_headers(false)
-                        .from_writer(output),
-                )
+                let writer = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(output);
+                Encoder::Csv(Box::new(writer))
             }
         };
         Ok(FileSink {
