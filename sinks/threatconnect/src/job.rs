@@ -431,24 +431,7 @@ fn resolve(
     let bytes = payload.byte_len();
     let matches = match_errors(&payload.entries, &errors);
 
-    let mut outcomes: Vec<Option<Reject>> = vec![None; count];
-    for (index, reason) in matches.rejected {
-        outcomes[index] = Some(Reject::new(REJECT_THREATCONNECT, reason));
-    }
-    // A halted job processes its items in order, so the unprocessed ones are the last.
-    let mut unprocessed = usize::try_from(status.unprocess_count).unwrap_or(usize::MAX);
-    for outcome in outcomes.iter_mut().rev() {
-        if unprocessed == 0 {
-            break;
-        }
-        if outcome.is_none() {
-            *outcome = Some(Reject::new(
-                REJECT_NOT_PROCESSED,
-                "not processed: ThreatConnect stopped the job at an earlier error (haltOnError)",
-            ));
-            unprocessed -= 1;
-        }
-    }
+    let outcomes = assign_outcomes(count, matches.rejected, status.unprocess_count);
 
     if !matches.unmatched.is_empty() {
         context.stats.unmatched_errors(matches.unmatched.len());
@@ -490,6 +473,36 @@ fn resolve(
             None => report.delivered.push(entry.origin),
         }
     }
+}
+
+/// Returns each entry's reject, or `None` for a delivered entry: entries named by an error
+/// record are rejected with ThreatConnect's reason, and the last `unprocessed` entries not
+/// already rejected are rejected as `not_processed`, because a halted job processes its items
+/// in order.
+pub fn assign_outcomes(
+    count: usize,
+    errors: Vec<(usize, String)>,
+    unprocessed: u64,
+) -> Vec<Option<Reject>> {
+    let mut outcomes: Vec<Option<Reject>> = vec![None; count];
+    for (index, reason) in errors {
+        outcomes[index] = Some(Reject::new(REJECT_THREATCONNECT, reason));
+    }
+
+    let mut unprocessed = usize::try_from(unprocessed).unwrap_or(usize::MAX);
+    for outcome in outcomes.iter_mut().rev() {
+        if unprocessed == 0 {
+            break;
+        }
+        if outcome.is_none() {
+            *outcome = Some(Reject::new(
+                REJECT_NOT_PROCESSED,
+                "not processed: ThreatConnect stopped the job at an earlier error (haltOnError)",
+            ));
+            unprocessed -= 1;
+        }
+    }
+    outcomes
 }
 
 fn reject_all(payload: JobPayload, code: &str, message: &str, report: &mut JobReport) {
@@ -567,6 +580,46 @@ mod tests {
         .unwrap();
         assert!(!status.is_completed());
         assert_eq!(status.error_count, 0);
+    }
+
+    #[test]
+    fn outcomes_follow_error_records() {
+        let outcomes = assign_outcomes(4, vec![(2, "Invalid host name".to_owned())], 0);
+        assert!(outcomes[0].is_none());
+        assert!(outcomes[1].is_none());
+        assert_eq!(
+            outcomes[2],
+            Some(Reject::new(REJECT_THREATCONNECT, "Invalid host name"))
+        );
+        assert!(outcomes[3].is_none());
+    }
+
+    #[test]
+    fn halted_job_rejects_tail() {
+        // haltOnError: item 1 failed, so items 2 to 4 were never processed.
+        let outcomes = assign_outcomes(5, vec![(1, "Invalid tag".to_owned())], 3);
+        let codes: Vec<Option<&str>> = outcomes
+            .iter()
+            .map(|outcome| outcome.as_ref().map(|reject| reject.code.as_str()))
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                None,
+                Some(REJECT_THREATCONNECT),
+                Some(REJECT_NOT_PROCESSED),
+                Some(REJECT_NOT_PROCESSED),
+                Some(REJECT_NOT_PROCESSED),
+            ]
+        );
+    }
+
+    #[test]
+    fn unprocessed_skips_rejected_entries() {
+        let outcomes = assign_outcomes(3, vec![(2, "Invalid URL".to_owned())], 1);
+        assert!(outcomes[0].is_none());
+        assert_eq!(outcomes[1].as_ref().unwrap().code, REJECT_NOT_PROCESSED);
+        assert_eq!(outcomes[2].as_ref().unwrap().code, REJECT_THREATCONNECT);
     }
 
     #[test]
