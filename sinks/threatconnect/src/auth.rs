@@ -228,23 +228,24 @@ pub fn explain_unauthorized(
         );
     }
 
-    let cause = match credentials {
-        Credentials::Hmac { .. } => {
+    let within_limit = skew.map(|(offset, direction)| {
+        format!(
+            " (the local clock is {}s {direction} the server's, within the limit)",
+            offset.as_secs()
+        )
+    });
+    let cause = match (credentials, &within_limit) {
+        (Credentials::Hmac { .. }, Some(_)) => "the access ID or secret key is wrong",
+        (Credentials::Hmac { .. }, None) => {
             "the access ID or secret key is wrong, or the clock differs from the server's by more \
              than 300s"
         }
-        Credentials::Token(_) => "the API token is wrong, expired or was regenerated",
-    };
-    let clock = match skew {
-        Some((offset, direction)) => format!(
-            " (the local clock is {}s {direction} the server's, which is within the limit)",
-            offset.as_secs()
-        ),
-        None => String::new(),
+        (Credentials::Token(_), _) => "the API token is wrong, expired or was regenerated",
     };
     format!(
-        "{said}. With {} authentication the likely cause is that {cause}{clock}",
-        credentials.kind()
+        "{said}. With {} authentication the likely cause is that {cause}{}",
+        credentials.kind(),
+        within_limit.unwrap_or_default()
     )
 }
 

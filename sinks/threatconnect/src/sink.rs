@@ -246,21 +246,30 @@ impl Sink for ThreatConnectSink {
         }
 
         let mut ready = Vec::new();
-        for delivery in batch {
+        let mut deliveries = batch.into_iter();
+        while let Some(delivery) = deliveries.next() {
             if let Err(rejected) = self.batcher.push(delivery, &mut ready) {
                 let (origin, reject) = *rejected;
                 add_rejected(ledger, &origin, &reject)?;
             }
-        }
 
-        let mut ready = ready.into_iter();
-        while let Some(payload) = ready.next() {
-            if let Err(error) = self.dispatch(payload, ledger).await {
-                let unsent = ready
-                    .flat_map(|payload| payload.entries)
-                    .map(|entry| entry.origin);
-                self.reject_unsent(unsent, ledger)?;
-                return Err(error);
+            // A full job leaves at once, so the batcher holds one unfinished job at most.
+            let mut full = std::mem::take(&mut ready).into_iter();
+            while let Some(payload) = full.next() {
+                if let Err(error) = self.dispatch(payload, ledger).await {
+                    let mut unsent: Vec<Origin> = full
+                        .flat_map(|payload| payload.entries)
+                        .map(|entry| entry.origin)
+                        .collect();
+                    unsent.extend(
+                        self.batcher.flush().into_iter().flat_map(|payload| {
+                            payload.entries.into_iter().map(|entry| entry.origin)
+                        }),
+                    );
+                    unsent.extend(deliveries.map(|delivery| delivery.origin));
+                    self.reject_unsent(unsent, ledger)?;
+                    return Err(error);
+                }
             }
         }
         Ok(())
