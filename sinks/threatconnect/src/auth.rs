@@ -183,8 +183,8 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Builds the message for a 401 answer: what ThreatConnect said, and the likely cause. A
-/// `Date` header from the server lets it tell clock skew apart from wrong credentials.
+/// Builds the message for a 401 response: ThreatConnect's message and the likely cause. A
+/// `Date` header from the server tells clock skew apart from wrong credentials.
 pub fn explain_unauthorized(
     credentials: &Credentials,
     body: &str,
@@ -192,7 +192,7 @@ pub fn explain_unauthorized(
     local_now: SystemTime,
 ) -> String {
     let body = body.trim();
-    let said = if body.is_empty() {
+    let returned = if body.is_empty() {
         "ThreatConnect returned 401 Unauthorized".to_owned()
     } else {
         format!(
@@ -203,7 +203,7 @@ pub fn explain_unauthorized(
 
     if body.contains("do not have permission") {
         return format!(
-            "{said}. The API user lacks a permission: it needs the Organization role Standard \
+            "{returned}. The API user lacks a permission: it needs the Organization role Standard \
              User or higher (or the Community role Editor or higher) in the owner"
         );
     }
@@ -216,14 +216,14 @@ pub fn explain_unauthorized(
         && offset > MAX_CLOCK_SKEW
     {
         return format!(
-            "{said}. The local clock is {}s {direction} the server's clock, beyond the 300s \
+            "{returned}. The local clock is {}s {direction} the server's clock, beyond the 300s \
              ThreatConnect allows: synchronize the clock (for example with NTP)",
             offset.as_secs()
         );
     }
     if body.contains("Timestamp out of acceptable time range") {
         return format!(
-            "{said}. The local clock differs from the server's by more than 300s: synchronize \
+            "{returned}. The local clock differs from the server's by more than 300s: synchronize \
              the clock (for example with NTP)"
         );
     }
@@ -243,7 +243,7 @@ pub fn explain_unauthorized(
         (Credentials::Token(_), _) => "the API token is wrong, expired or was regenerated",
     };
     format!(
-        "{said}. With {} authentication the likely cause is that {cause}{}",
+        "{returned}. With {} authentication the likely cause is that {cause}{}",
         credentials.kind(),
         within_limit.unwrap_or_default()
     )

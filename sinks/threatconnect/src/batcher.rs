@@ -1,10 +1,10 @@
 //! Groups deliveries into batch jobs bounded by indicator count and by upload bytes.
 //!
 //! Each indicator is encoded once, as `serde_json::to_value(&indicator)` serialized, and
-//! appended to the job's upload body `{"indicator":[…]}`. A job never holds more than the
+//! appended to the job's upload body `{"indicator":[…]}`. A job never contains more than the
 //! configured indicator count, and its whole body never exceeds the byte limit, which is the
 //! configured `max_job_bytes` or the lower limit a ThreatConnect server stated in a "File size
-//! greater than allowable limit" answer. An indicator too large for any job is rejected at once.
+//! greater than allowable limit" response. An indicator too large for any job is rejected at once.
 //!
 //! A job keeps, per indicator, only the origin and the type and summary (to match
 //! ThreatConnect's error records to deliveries), not the whole indicator.
@@ -21,7 +21,7 @@ use feedpipe_pipeline::{Delivery, IndicatorType};
 const BODY_PREFIX: &[u8] = b"{\"indicator\":[";
 const BODY_SUFFIX: &[u8] = b"]}";
 
-/// What a job remembers of one delivery.
+/// The part of a delivery a job keeps: its origin, type and summary.
 #[derive(Clone, Debug)]
 pub struct JobEntry {
     pub origin: Origin,

@@ -1,5 +1,5 @@
 //! The HTTP client of the ThreatConnect batch API: signs each request, sends it, classifies the
-//! answer and retries what is safe to retry.
+//! response and retries what is safe to retry.
 //!
 //! Retry rules, per attempt:
 //!
@@ -57,7 +57,7 @@ pub enum Resend {
     IfNotReceived,
 }
 
-/// A 2xx answer.
+/// A 2xx response.
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
@@ -134,7 +134,7 @@ impl TcClient {
     }
 
     /// Sends `method path` (path below the API base, for example `/v2/batch/12`), retrying as
-    /// the module doc describes. Returns the 2xx answer.
+    /// the module doc describes. Returns the 2xx response.
     pub async fn request(
         &self,
         method: Method,

@@ -22,7 +22,7 @@ use url::Host;
 /// ThreatConnect's limit on indicators in one batch job.
 pub const MAX_INDICATORS_PER_JOB_LIMIT: usize = 25_000;
 
-/// How a job's attributes are written (`attributeWriteType`).
+/// Attribute write mode of a job (`attributeWriteType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttributeWriteType {
     /// Adds every attribute without a duplicate check, so a resent job duplicates attributes.
@@ -36,20 +36,20 @@ pub enum AttributeWriteType {
 }
 
 impl AttributeWriteType {
-    /// Whether writing the same indicator twice leaves the same state as writing it once.
+    /// Returns whether writing the same indicator twice leaves the same state as writing it once.
     pub fn is_idempotent(self) -> bool {
         !matches!(self, AttributeWriteType::Append)
     }
 }
 
-/// How a job's tags are written (`tagWriteType`).
+/// Tag write mode of a job (`tagWriteType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TagWriteType {
     Append,
     Replace,
 }
 
-/// How a job is created and its data uploaded.
+/// Request flow that creates a job and uploads its data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UploadMode {
@@ -60,7 +60,7 @@ pub enum UploadMode {
     CreateAndUpload,
 }
 
-/// Which credentials authenticate requests.
+/// Credential kind that authenticates requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
@@ -97,7 +97,7 @@ pub struct ThreatConnectSinkConfig {
     /// `haltOnError` of every job: stop processing a job at its first failing item (default
     /// false).
     pub halt_on_error: bool,
-    /// How jobs are created and uploaded (default `two_step`).
+    /// Request flow that creates and uploads jobs (default `two_step`).
     pub upload_mode: UploadMode,
     /// Maximum indicators per job (default 5,000, at most 25,000).
     pub max_indicators_per_job: usize,

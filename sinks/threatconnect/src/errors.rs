@@ -28,7 +28,7 @@ pub enum BuildError {
 /// A batch job failure.
 #[derive(Debug, thiserror::Error, Clone)]
 pub enum JobError {
-    /// A 401: wrong credentials, clock skew or a missing permission (the message says which).
+    /// A 401: wrong credentials, clock skew or a missing permission (the message names the likely one).
     #[error("{request} failed: {message}")]
     Unauthorized { request: String, message: String },
     /// A 403: the owner does not exist or the user cannot access it, or HTTPS is required.
@@ -52,7 +52,7 @@ pub enum JobError {
         "{request} was rejected: the upload is larger than the server's limit of {limit} bytes"
     )]
     TooLarge { request: String, limit: usize },
-    /// Any other 4xx answer.
+    /// Any other 4xx response.
     #[error("{request} failed with {status}: {body}")]
     Rejected {
         request: String,
@@ -69,7 +69,7 @@ pub enum JobError {
     /// The request may or may not have reached the server (timeout, reset connection, 5xx).
     #[error("{request} has an unknown outcome: {detail}")]
     Ambiguous { request: String, detail: String },
-    /// A 2xx answer whose body is not what ThreatConnect documents.
+    /// A 2xx response whose body is not what ThreatConnect documents.
     #[error("{request} returned an unexpected response: {detail}")]
     InvalidResponse { request: String, detail: String },
     /// The job did not reach `Completed` in time.
@@ -97,7 +97,7 @@ pub enum JobError {
 }
 
 impl JobError {
-    /// Whether the failure is a 404 (used for `/errors` right after completion).
+    /// Returns whether the failure is a 404 (used for `/errors` right after completion).
     pub fn is_not_found(&self) -> bool {
         matches!(self, JobError::Rejected { status: 404, .. })
     }

@@ -15,7 +15,7 @@
 //!   the data arrived: still `Created` means it did not, and the same job is uploaded again;
 //!   any later status means it did, and the job is polled as usual. This holds for every
 //!   attribute write type.
-//! - createAndUpload: the job ID comes only with a successful answer. With an idempotent
+//! - createAndUpload: the job ID comes only with a successful response. With an idempotent
 //!   `attributeWriteType` (Replace, Singleton, Static) a resend stores the same state, because
 //!   indicators are upserts keyed by owner, type and summary, so the request is resent. With
 //!   Append a resend would duplicate every attribute, so the job fails instead
@@ -55,7 +55,7 @@ pub const REJECT_JOB_FAILED: &str = "job_failed";
 /// Reject code of an indicator that alone exceeds the server's upload limit.
 pub const REJECT_TOO_LARGE: &str = "too_large";
 
-/// What every job of a run shares.
+/// Settings and clients shared by every job of a run.
 pub struct JobContext {
     pub client: Arc<TcClient>,
     pub config: Arc<ThreatConnectSinkConfig>,
@@ -520,7 +520,7 @@ fn json_body(request: &str, reply: &Reply) -> Result<serde_json::Value, JobError
     })
 }
 
-/// Reads `data.batchStatus` from a status or createAndUpload answer.
+/// Reads `data.batchStatus` from a status or createAndUpload response.
 pub fn batch_status(request: &str, reply: &Reply) -> Result<BatchStatus, JobError> {
     let value = json_body(request, reply)?;
     let status = &value["data"]["batchStatus"];

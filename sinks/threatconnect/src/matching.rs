@@ -34,7 +34,7 @@ pub struct BatchErrorRecord {
 }
 
 impl BatchErrorRecord {
-    /// Whether the record reports a job-fatal failure.
+    /// Returns whether the record reports a job-fatal failure.
     pub fn is_critical(&self) -> bool {
         let source = self.source.as_str().unwrap_or_default();
         CRITICAL_MESSAGES

@@ -1,7 +1,7 @@
 //! Retry timing for ThreatConnect requests: full-jitter exponential backoff with a cap, a
 //! maximum number of attempts, and `Retry-After` (seconds or an HTTP date) honoured up to the
 //! same cap. Which failures are retried, and which requests may be resent at all, is decided
-//! by the caller in [`crate::client`] and [`crate::job`]; this module only says how long to wait.
+//! by the caller in [`crate::client`] and [`crate::job`]; this module only computes how long to wait.
 //!
 //! Every wait happens inside the job task that holds an in-flight slot, so a request being
 //! retried never lets another job start in its place.
@@ -30,7 +30,7 @@ impl RetryPolicy {
         }
     }
 
-    /// Whether a request that failed on attempt `attempt` (1-based) may be tried again.
+    /// Returns whether a request that failed on attempt `attempt` (1-based) may be tried again.
     pub fn allows_another(&self, attempt: u32) -> bool {
         attempt < self.max_attempts
     }

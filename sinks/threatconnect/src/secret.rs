@@ -19,7 +19,7 @@ impl Secret {
         &self.0
     }
 
-    /// Whether the credential is empty after trimming.
+    /// Returns whether the credential is empty after trimming.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

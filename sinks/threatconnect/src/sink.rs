@@ -182,7 +182,7 @@ impl ThreatConnectSink {
             Ok(report) => report,
             Err(join_error) => {
                 // NOTE: a panicked job task loses its indicators' outcomes, so the run's
-                // counts no longer balance; the stop error says so.
+                // counts no longer balance, and the stop error reports it.
                 self.fatal.get_or_insert_with(|| {
                     format!("a batch job task ended abnormally ({join_error}); its indicators are uncounted")
                 });
@@ -253,7 +253,7 @@ impl Sink for ThreatConnectSink {
                 add_rejected(ledger, &origin, &reject)?;
             }
 
-            // A full job leaves at once, so the batcher holds one unfinished job at most.
+            // A full job leaves at once, so the batcher keeps one unfinished job at most.
             let mut full = std::mem::take(&mut ready).into_iter();
             while let Some(payload) = full.next() {
                 if let Err(error) = self.dispatch(payload, ledger).await {
