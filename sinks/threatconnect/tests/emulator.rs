@@ -615,3 +615,113 @@ async fn stalled_job_times_out() {
     assert!(run.summary.sources[0].balanced());
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn jobs_in_flight_bounded() {
+    let emulator = start(EmulatorConfig::default()).await;
+    emulator.set_faults(FaultPlan {
+        job_delay_millis: 60,
+        ..FaultPlan::default()
+    });
+    let config = ThreatConnectSinkConfig {
+        max_indicators_per_job: 10,
+        max_jobs_in_flight: 2,
+        ..sink_config(&emulator)
+    };
+
+    let run = run_sink(
+        config,
+        hmac_env(SECRET_KEY),
+        hosts(80, "inflight"),
+        80,
+        None,
+    )
+    .await;
+
+    run.result.unwrap();
+    let jobs = emulator.jobs();
+    assert_eq!(jobs.len(), 8);
+    let mut events = Vec::new();
+    for job in &jobs {
+        events.push((job.queued_at_ms.unwrap(), 1i32));
+        events.push((job.completed_at_ms.unwrap(), -1i32));
+    }
+    // Ends sort before starts at the same millisecond, so touching intervals do not overlap.
+    events.sort();
+    let mut running = 0;
+    let mut peak = 0;
+    for (_, change) in events {
+        running += change;
+        peak = peak.max(running);
+    }
+    assert_eq!(peak, 2, "jobs processed at once");
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn critical_job_error_stops_run() {
+    let emulator = start(EmulatorConfig {
+        max_indicators_per_job: 10,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let config = ThreatConnectSinkConfig {
+        max_indicators_per_job: 20,
+        ..sink_config(&emulator)
+    };
+
+    let run = run_sink(
+        config,
+        hmac_env(SECRET_KEY),
+        hosts(20, "critical"),
+        20,
+        None,
+    )
+    .await;
+
+    let error = run.result.unwrap_err().to_string();
+    assert!(
+        error.contains("would exceed the number of allowed indicators"),
+        "{error}"
+    );
+    let source = &run.summary.sources[0];
+    assert!(source.balanced());
+    assert_eq!(source.rejected_by_reason["job_failed"], 20);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn disabled_batch_api_not_retried() {
+    let emulator = start(EmulatorConfig::default()).await;
+    emulator.set_faults(FaultPlan {
+        rules: vec![rule(
+            Endpoint::Create,
+            5,
+            FaultAction::Respond {
+                status: 503,
+                retry_after: None,
+                body: Some(
+                    "Batch job api is not available.  Ensure that batchJobEnabled is true and \
+                     document storage is enabled and configured;"
+                        .to_owned(),
+                ),
+                content_type: Some("text/plain".to_owned()),
+            },
+        )],
+        ..FaultPlan::default()
+    });
+
+    let run = run_sink(
+        sink_config(&emulator),
+        hmac_env(SECRET_KEY),
+        hosts(5, "api"),
+        5,
+        None,
+    )
+    .await;
+
+    let error = run.result.unwrap_err().to_string();
+    assert!(error.contains("Enable the batch API"), "{error}");
+    assert_eq!(emulator.faults().rules[0].times, 4, "the 503 was retried");
+    emulator.shutdown().await;
+}
