@@ -206,7 +206,17 @@ async fn submit(context: &JobContext, payload: &JobPayload) -> Result<Completion
 
     let errors = match (status.error_count > 0, job_id) {
         (true, Some(job_id)) => fetch_errors(context, job_id).await?,
-        _ => Vec::new(),
+        (true, None) => {
+            return Err(JobError::InvalidResponse {
+                request: "POST /v2/batch/createAndUpload".to_owned(),
+                detail: format!(
+                    "the job reports {} errors but has no ID to fetch them by, so its indicators \
+                     cannot be told apart; use upload_mode two_step",
+                    status.error_count
+                ),
+            });
+        }
+        (false, _) => Vec::new(),
     };
     if let Some(critical) = errors.iter().find(|error| error.is_critical()) {
         return Err(JobError::Critical {

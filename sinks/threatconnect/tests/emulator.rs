@@ -51,7 +51,7 @@ fn hosts(count: usize, run: &str) -> Vec<Delivery> {
     (0..count).map(|index| host(index, run)).collect()
 }
 
-/// A config with short waits, so fault tests run in well under a second each.
+/// Returns a config with short waits, so fault tests run in well under a second each.
 fn sink_config(emulator: &EmulatorHandle) -> ThreatConnectSinkConfig {
     ThreatConnectSinkConfig {
         api_url: emulator.base_url(),
@@ -138,7 +138,7 @@ fn respond(status: u16, retry_after: Option<RetryAfter>) -> FaultAction {
     }
 }
 
-/// Checks that the store holds each summary once, with no attribute stored twice.
+/// Checks that the store contains each summary once, with no attribute stored twice.
 fn assert_stored_once(emulator: &EmulatorHandle, expected: usize) {
     let stored = emulator.indicators();
     assert_eq!(stored.len(), expected, "stored indicator count");
@@ -564,7 +564,7 @@ async fn unknown_owner_stops_run() {
 }
 
 #[tokio::test]
-async fn oversized_upload_split_on_answer() {
+async fn oversized_upload_split_on_response() {
     let emulator = start(EmulatorConfig {
         max_upload_bytes: 4_000,
         ..EmulatorConfig::default()
@@ -723,5 +723,58 @@ async fn disabled_batch_api_not_retried() {
     let error = run.result.unwrap_err().to_string();
     assert!(error.contains("Enable the batch API"), "{error}");
     assert_eq!(emulator.faults().rules[0].times, 4, "the 503 was retried");
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn synchronous_jobs_need_no_polls() {
+    let emulator = start(EmulatorConfig {
+        synchronous_batch_save_limit: 100,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let config = ThreatConnectSinkConfig {
+        upload_mode: UploadMode::CreateAndUpload,
+        max_indicators_per_job: 30,
+        ..sink_config(&emulator)
+    };
+    let (deliveries, _) = invalid_mix("sync");
+
+    let run = run_sink(config, hmac_env(SECRET_KEY), deliveries, 30, None).await;
+
+    run.result.unwrap();
+    let source = &run.summary.sources[0];
+    assert!(source.balanced());
+    assert_eq!(source.delivered, 27);
+    assert_eq!(source.rejected_by_reason["threatconnect"], 3);
+    let status_polls = emulator
+        .requests()
+        .iter()
+        .filter(|request| request.endpoint == Some(Endpoint::Status))
+        .count();
+    assert_eq!(status_polls, 0);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn synchronous_errors_without_id_fail() {
+    let emulator = start(EmulatorConfig {
+        synchronous_batch_save_limit: 100,
+        synchronous_status_has_id: false,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let config = ThreatConnectSinkConfig {
+        upload_mode: UploadMode::CreateAndUpload,
+        max_indicators_per_job: 30,
+        ..sink_config(&emulator)
+    };
+    let (deliveries, _) = invalid_mix("sync-no-id");
+
+    let run = run_sink(config, hmac_env(SECRET_KEY), deliveries, 30, None).await;
+
+    let error = run.result.unwrap_err().to_string();
+    assert!(error.contains("no ID to fetch them by"), "{error}");
+    assert!(run.summary.sources[0].balanced());
     emulator.shutdown().await;
 }
