@@ -778,3 +778,35 @@ async fn synchronous_errors_without_id_fail() {
     assert!(run.summary.sources[0].balanced());
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn upload_timeout_checks_status() {
+    let emulator = start(EmulatorConfig::default()).await;
+    emulator.set_faults(FaultPlan {
+        rules: vec![rule(
+            Endpoint::Upload,
+            1,
+            FaultAction::Delay { millis: 1_500 },
+        )],
+        ..FaultPlan::default()
+    });
+    let config = ThreatConnectSinkConfig {
+        attribute_write_type: AttributeWriteType::Append,
+        request_timeout_secs: 0.5,
+        ..sink_config(&emulator)
+    };
+
+    let run = run_sink(config, hmac_env(SECRET_KEY), hosts(10, "timeout"), 10, None).await;
+
+    run.result.unwrap();
+    assert_eq!(run.summary.delivered, 10);
+    assert_eq!(run.summary.sink["threatconnect_jobs_retried"], 0);
+    assert_eq!(
+        emulator.faults().rules[0].times,
+        0,
+        "the slow upload happened"
+    );
+    assert_eq!(emulator.jobs().len(), 1);
+    assert_stored_once(&emulator, 10);
+    emulator.shutdown().await;
+}
