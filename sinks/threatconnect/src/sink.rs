@@ -5,11 +5,16 @@
 //! so a slow ThreatConnect instance slows the reader instead of growing a queue. A job keeps
 //! its slot through all of its retries, polls and splits.
 //!
-//! Memory bound: at most `max_jobs_in_flight` jobs in flight plus one job being filled, each
-//! holding at most `max_job_bytes` of upload body plus, per indicator, its origin (feed, source
-//! name, offset and original element bytes) and its summary, kept to match ThreatConnect's
-//! error records to deliveries. So the sink holds about
-//! `(max_jobs_in_flight + 1) × (max_job_bytes + max_indicators_per_job × origin size)`.
+//! Memory bound: at most `max_jobs_in_flight` jobs in flight plus one job being filled (or
+//! waiting for a slot), each containing at most `max_job_bytes` of upload body plus, per
+//! indicator, its origin (feed, source name, offset and original element bytes) and its
+//! summary, kept to match ThreatConnect's error records to deliveries. So the sink holds about
+//! `(max_jobs_in_flight + 1) × (max_job_bytes + max_indicators_per_job × origin size)`, plus
+//! a completed job's error list while it is matched, and a second copy of one job's body while
+//! it is split in halves. Request bodies share the job's buffer, so a retry copies nothing.
+//!
+//! NOTE: an origin's element bytes may be a slice of a larger read buffer, which then stays
+//! allocated until the job ends; the bound above assumes they are not.
 //!
 //! Accounting: each delivery ends counted exactly once in the [`Ledger`], delivered or
 //! rejected, by the time `finish` returns; also when a job fails, because the failed job's
