@@ -810,3 +810,41 @@ async fn upload_timeout_checks_status() {
     assert_stored_once(&emulator, 10);
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn retry_after_delays_retries() {
+    let emulator = start(EmulatorConfig::default()).await;
+    emulator.set_faults(FaultPlan {
+        rules: vec![
+            rule(
+                Endpoint::Create,
+                1,
+                respond(429, Some(RetryAfter::Seconds(1))),
+            ),
+            rule(
+                Endpoint::Status,
+                1,
+                respond(503, Some(RetryAfter::HttpDateIn(2))),
+            ),
+        ],
+        ..FaultPlan::default()
+    });
+    let config = ThreatConnectSinkConfig {
+        retry_max_backoff_secs: 5.0,
+        ..sink_config(&emulator)
+    };
+
+    let started = std::time::Instant::now();
+    let run = run_sink(config, hmac_env(SECRET_KEY), hosts(5, "after"), 5, None).await;
+    let elapsed = started.elapsed();
+
+    run.result.unwrap();
+    assert_eq!(run.summary.sink["threatconnect_requests_retried"], 2);
+    // One second for the 429, and more than one for the date two seconds ahead, which the
+    // header states at whole-second precision.
+    assert!(
+        elapsed >= std::time::Duration::from_millis(2_000),
+        "finished after {elapsed:?}"
+    );
+    emulator.shutdown().await;
+}
