@@ -25,6 +25,33 @@ pub enum Command {
     /// Print the feed catalog: name, Kaspersky feed ID, file prefix, indicator types, tags and
     /// tag fields.
     Feeds(FeedsArgs),
+    /// Serve an emulator of a remote service, for trying a configuration without it.
+    #[command(subcommand)]
+    Emulate(EmulateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EmulateCommand {
+    /// Serve an emulator of ThreatConnect's v2 batch API on a local address until interrupted.
+    /// It accepts the credentials in FEEDPIPE_TC_ACCESS_ID, FEEDPIPE_TC_SECRET_KEY and
+    /// FEEDPIPE_TC_API_TOKEN where set, else those of its configuration file, else access ID
+    /// `emulator`, secret key `emulator-secret-key` and token `emulator-token`.
+    Threatconnect(EmulateThreatConnectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EmulateThreatConnectArgs {
+    /// Address to listen on; the API base URL is http://ADDRESS/api.
+    #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:8443")]
+    pub listen: std::net::SocketAddr,
+
+    /// Emulator configuration (TOML): credentials, owners, limits, attribute types, faults.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Owner that jobs may write to; repeat for several. [default: Emulator Org]
+    #[arg(long = "owner", value_name = "NAME")]
+    pub owners: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +107,21 @@ pub struct RunArgs {
     /// Worker threads for parsing and stages. [default: number of CPU cores]
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
+
+    /// ThreatConnect API base URL, such as https://tc.example.org/api; overrides
+    /// [sink.threatconnect] api_url.
+    #[arg(long, value_name = "URL")]
+    pub tc_url: Option<String>,
+
+    /// ThreatConnect owner (organization or source) the indicators are written to; overrides
+    /// [sink.threatconnect] owner.
+    #[arg(long, value_name = "NAME")]
+    pub tc_owner: Option<String>,
+
+    /// With --sink threatconnect: write the job files that would be submitted into the
+    /// directory [sink.threatconnect] dry_run_dir (default threatconnect-jobs) and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 
     /// Print a profile of the run on stderr: per part, busy and waiting seconds, records and MB
     /// per second, share of CPU time, and peak memory.

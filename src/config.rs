@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use feedpipe_pipeline::runner::RunnerConfig;
 use feedpipe_pipeline::splitter::SplitterConfig;
 use feedpipe_sink_file::FileFormat;
+use feedpipe_sink_threatconnect::ThreatConnectSinkConfig;
 use feedpipe_stages::RateConfig;
 use serde::Deserialize;
 
@@ -130,7 +131,7 @@ pub struct StagesSection {
 #[serde(default, deny_unknown_fields)]
 pub struct SinkSection {
     /// `[sink.threatconnect]`: the ThreatConnect batch sink.
-    pub threatconnect: Option<toml::Table>,
+    pub threatconnect: ThreatConnectSinkConfig,
 }
 
 impl Config {

@@ -7,6 +7,7 @@
 
 mod cli;
 mod config;
+mod emulate;
 mod run;
 mod summary;
 
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, EmulateCommand};
 
 /// Exit status for bad usage or configuration.
 pub const EXIT_CONFIG: u8 = 2;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Run(args) => run::run(*args),
+        Command::Emulate(EmulateCommand::Threatconnect(args)) => emulate::threatconnect(args),
     }
 }
 

@@ -9,6 +9,7 @@ use feedpipe_pipeline::source::resolve;
 use feedpipe_pipeline::{Ledger, Sink};
 use feedpipe_sink_file::{FileFormat, FileSink};
 use feedpipe_sink_null::NullSink;
+use feedpipe_sink_threatconnect::ThreatConnectSink;
 
 use crate::cli::RunArgs;
 use crate::config::{Config, SinkKind};
@@ -175,8 +176,23 @@ async fn execute(args: &RunArgs, settings: Settings) -> ExitCode {
         },
         SinkKind::Null => Box::new(NullSink::default()),
         SinkKind::Threatconnect => {
-            eprintln!("error: the threatconnect sink is not built into this binary yet");
-            return ExitCode::from(EXIT_CONFIG);
+            let mut config = settings.config.sink.threatconnect;
+            if let Some(url) = &args.tc_url {
+                config.api_url = url.clone();
+            }
+            if let Some(owner) = &args.tc_owner {
+                config.owner = owner.clone();
+            }
+            if args.dry_run {
+                config.dry_run = true;
+            }
+            match ThreatConnectSink::new(config) {
+                Ok(sink) => Box::new(sink),
+                Err(error) => {
+                    eprintln!("error: invalid ThreatConnect sink configuration: {error}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            }
         }
     };
 
