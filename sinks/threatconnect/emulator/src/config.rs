@@ -91,7 +91,7 @@ pub const LONG_TEXT_ATTRIBUTE_MAX_SIZE: usize = 65_500;
 
 const LONG_TEXT_TYPES: [&str; 2] = ["Description", "Additional Analysis and Context"];
 
-const STANDARD_TYPES: [&str; 28] = [
+const STANDARD_TYPES: [&str; 30] = [
     "Source",
     "First Seen",
     "Last Seen",
@@ -106,20 +106,22 @@ const STANDARD_TYPES: [&str; 28] = [
     "Actors",
     "Industries",
     "Geo",
-    "Users geo",
-    "IP geo",
+    "Users Geo",
+    "IP Geo",
     "Category",
     "Threat",
     "Industry",
-    "File type",
-    "File size",
+    "File Type",
+    "File Size",
     "Exploits",
     "Domains",
     "Severity",
     "CVE",
     "Kaspersky Mask",
-    "Kaspersky Record Id",
-    "Mask type",
+    "Kaspersky Record ID",
+    "Kaspersky Mask Type",
+    "Popularity",
+    "Threat Score",
 ];
 
 impl Default for AttributeTypes {
