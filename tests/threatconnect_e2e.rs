@@ -147,7 +147,7 @@ action = { kind = "respond", status = 429, retry_after = { http_date_in = 1 } }
 [[faults.rules]]
 endpoint = "upload"
 times = 1
-action = { kind = "delay", millis = 2500 }
+action = { kind = "delay", millis = 3000 }
 
 [[faults.rules]]
 endpoint = "status"
@@ -230,7 +230,7 @@ fn faults_on_every_endpoint_store_each_indicator_once() {
     let emulator_config = format!("{}\n{FAULT_PLAN_TOML}", attribute_types_without("Severity"));
     let emulator = EmulatorProcess::start(dir.path(), &emulator_config);
     let feeds = sample_feeds();
-    let sink = "max_indicators_per_job = 10\nrequest_timeout_secs = 1.5\nretry_max_attempts = 8\n";
+    let sink = "max_indicators_per_job = 10\nrequest_timeout_secs = 2\nretry_max_attempts = 8\n";
     let sent = normalized_file_sink(dir.path(), &feeds);
     let initial_plan = emulator.admin_get("/faults");
 
