@@ -657,3 +657,151 @@ fn dry_run_writes_jobs_and_sends_nothing() {
     written.sort();
     assert_eq!(written, expected);
 }
+
+#[test]
+fn halted_job_rejects_unprocessed_indicators() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = EmulatorProcess::start(dir.path(), &attribute_types_without("Severity"));
+    let feeds = sample_feeds();
+    let sink = "halt_on_error = true\nmax_indicators_per_job = 20\n";
+    let (run, summary, rejects) =
+        run_threatconnect(dir.path(), &emulator, &feeds, sink, &hmac_env());
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert_balanced(&summary);
+
+    let jobs = emulator.jobs();
+    assert!(
+        jobs.iter()
+            .all(|job| job["config"]["haltOnError"] == json!(true))
+    );
+    let unprocessed = job_count_sum(&jobs, "unprocessCount");
+    assert!(unprocessed > 0, "no job halted: {jobs:#?}");
+    let code_count = |code: &str| {
+        rejects
+            .iter()
+            .filter(|reject| reject["code"] == code)
+            .count() as u64
+    };
+    assert_eq!(code_count("not_processed"), unprocessed);
+    assert_eq!(
+        code_count("threatconnect"),
+        job_count_sum(&jobs, "errorCount")
+    );
+    assert_eq!(counts(&summary)[1], job_count_sum(&jobs, "successCount"));
+    for reject in rejects
+        .iter()
+        .filter(|reject| reject["code"] == "not_processed")
+    {
+        assert!(
+            reject["reason"].as_str().unwrap().contains("haltOnError"),
+            "{reject}"
+        );
+    }
+}
+
+#[test]
+fn stalled_job_times_out_and_fails_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = EmulatorProcess::start(dir.path(), "[faults]\nstalled_jobs = 1\n");
+    let feed = sample_feeds().join("APT_IP_Data_Feed_261201_0900.json");
+    let (run, summary, rejects) = run_threatconnect(
+        dir.path(),
+        &emulator,
+        &feed,
+        "poll_timeout_secs = 1\n",
+        &hmac_env(),
+    );
+    assert_eq!(run.code(), Some(4), "{run:?}");
+    assert!(run.stderr.contains("did not complete within"), "{run:?}");
+    assert!(run.stderr.contains("poll_timeout_secs"), "{run:?}");
+    assert_balanced(&summary);
+    assert_eq!(counts(&summary)[1], 0);
+
+    let failed: Vec<&Value> = rejects
+        .iter()
+        .filter(|reject| reject["code"] == "job_failed")
+        .collect();
+    assert_eq!(failed.len(), 5, "{rejects:#?}");
+    let jobs = emulator.jobs();
+    assert_eq!(jobs.len(), 1, "{jobs:#?}");
+    assert_eq!(jobs[0]["status"], "Running");
+    assert!(emulator.indicators().is_empty());
+}
+
+#[test]
+fn unknown_owner_fails_with_owner_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = EmulatorProcess::start(dir.path(), "");
+    let feed = sample_feeds().join("APT_IP_Data_Feed_261201_0900.json");
+    let config = write_feedpipe_config(dir.path(), "", "");
+    let run = feedpipe(
+        dir.path(),
+        &args![
+            "run",
+            &feed,
+            "--sink",
+            "threatconnect",
+            "--tc-url",
+            emulator.api_url(),
+            "--tc-owner",
+            "Other Org",
+            "--config",
+            &config,
+            "--rejects",
+            dir.path().join("rejects.jsonl"),
+        ],
+        &hmac_env(),
+    );
+    assert_eq!(run.code(), Some(4), "{run:?}");
+    assert!(run.stderr.contains("403 Forbidden"), "{run:?}");
+    assert!(run.stderr.contains("\"Other Org\""), "{run:?}");
+    assert!(run.stderr.contains("does not exist"), "{run:?}");
+    assert!(emulator.jobs().is_empty());
+}
+
+/// Returns the milliseconds between the request that got `fault` on `endpoint` and the next
+/// request to the same endpoint.
+fn gap_after_fault(requests: &[Value], endpoint: &str, fault: &str) -> u64 {
+    let same_endpoint: Vec<&Value> = requests
+        .iter()
+        .filter(|request| request["endpoint"] == endpoint)
+        .collect();
+    let index = same_endpoint
+        .iter()
+        .position(|request| request["fault"] == fault)
+        .unwrap_or_else(|| panic!("no {endpoint} request got {fault}: {requests:#?}"));
+    let next = same_endpoint
+        .get(index + 1)
+        .unwrap_or_else(|| panic!("no {endpoint} request after {fault}: {requests:#?}"));
+    let at = |request: &Value| request["atMs"].as_u64().unwrap();
+    at(next) - at(same_endpoint[index])
+}
+
+#[test]
+fn retry_after_delays_next_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator_config = r#"
+[[faults.rules]]
+endpoint = "create"
+times = 1
+action = { kind = "respond", status = 429, retry_after = { seconds = 1 } }
+[[faults.rules]]
+endpoint = "status"
+times = 1
+action = { kind = "respond", status = 503, retry_after = { http_date_in = 2 } }
+"#;
+    let emulator = EmulatorProcess::start(dir.path(), emulator_config);
+    let feed = sample_feeds().join("APT_IP_Data_Feed_261201_0900.json");
+    let (run, summary, _) = run_threatconnect(dir.path(), &emulator, &feed, "", &hmac_env());
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert_eq!(counts(&summary)[1], 5);
+    assert_every_fault_fired(&emulator);
+
+    // Without Retry-After the fast settings wait at most 50 ms before the first retry. An HTTP
+    // date has whole seconds, so "2 s from now" is between 1 and 2 s away.
+    let requests = emulator.requests();
+    let create_gap = gap_after_fault(&requests, "create", "respond 429");
+    assert!(create_gap >= 950, "create retried after {create_gap} ms");
+    let status_gap = gap_after_fault(&requests, "status", "respond 503");
+    assert!(status_gap >= 900, "status retried after {status_gap} ms");
+}
