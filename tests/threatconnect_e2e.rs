@@ -805,3 +805,62 @@ action = { kind = "respond", status = 503, retry_after = { http_date_in = 2 } }
     let status_gap = gap_after_fault(&requests, "status", "respond 503");
     assert!(status_gap >= 900, "status retried after {status_gap} ms");
 }
+
+#[test]
+fn create_and_upload_survives_faults() {
+    // createAndUpload returns the job ID only with its response, so after a lost response the
+    // sink resends the whole request: with Replace the store ends the same, although the
+    // emulator processes that job twice.
+    let dir = tempfile::tempdir().unwrap();
+    let emulator_config = r#"
+[faults]
+job_delay_millis = 100
+running_polls = 1
+
+[[faults.rules]]
+endpoint = "create_and_upload"
+times = 1
+action = { kind = "respond", status = 503 }
+[[faults.rules]]
+endpoint = "create_and_upload"
+times = 1
+action = { kind = "drop_after_accept" }
+[[faults.rules]]
+endpoint = "create_and_upload"
+times = 1
+action = { kind = "respond", status = 500 }
+[[faults.rules]]
+endpoint = "create_and_upload"
+times = 1
+action = { kind = "delay", millis = 3000 }
+[[faults.rules]]
+endpoint = "status"
+times = 1
+action = { kind = "drop" }
+"#;
+    let emulator = EmulatorProcess::start(dir.path(), emulator_config);
+    let feeds = sample_feeds();
+    let sink = "upload_mode = \"create_and_upload\"\nmax_indicators_per_job = 25\n\
+                request_timeout_secs = 2\nretry_max_attempts = 8\n";
+    let (run, summary, rejects) =
+        run_threatconnect(dir.path(), &emulator, &feeds, sink, &hmac_env());
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert_balanced(&summary);
+    assert_every_fault_fired(&emulator);
+    assert!(
+        rejects.iter().all(|reject| reject["code"] != "job_failed"),
+        "{rejects:#?}"
+    );
+
+    let sent = normalized_file_sink(dir.path(), &feeds);
+    let delivered = counts(&summary)[1];
+    assert_eq!(delivered, sent.len() as u64);
+    let jobs = emulator.jobs();
+    let processed = job_count_sum(&jobs, "successCount");
+    assert!(processed >= delivered, "{processed} < {delivered}");
+    assert!(sink_stat(&summary, "threatconnect_jobs_retried") >= 1);
+
+    let stored = emulator.indicators();
+    assert_eq!(stored.len(), assert_store_matches(&stored, &sent, OWNER));
+    assert_no_duplicate_attributes(&stored);
+}
