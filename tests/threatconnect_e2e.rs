@@ -897,3 +897,29 @@ action = { kind = "drop" }
     assert_eq!(stored.len(), assert_store_matches(&stored, &sent, OWNER));
     assert_no_duplicate_attributes(&stored);
 }
+
+#[test]
+fn job_byte_limit_bounds_uploads() {
+    const MAX_JOB_BYTES: u64 = 6_000;
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = EmulatorProcess::start(dir.path(), "");
+    let feeds = sample_feeds();
+    let sink = format!("max_job_bytes = {MAX_JOB_BYTES}\n");
+    let (run, summary, _) = run_threatconnect(dir.path(), &emulator, &feeds, &sink, &hmac_env());
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert_balanced(&summary);
+    assert_eq!(sink_stat(&summary, "threatconnect_jobs_split"), 0);
+
+    let jobs = emulator.jobs();
+    let mut total_bytes = 0;
+    for job in &jobs {
+        let bytes = job["uploadBytes"].as_u64().unwrap();
+        assert!(bytes <= MAX_JOB_BYTES, "job of {bytes} bytes: {job}");
+        total_bytes += bytes;
+    }
+    assert_eq!(job_count_sum(&jobs, "successCount"), counts(&summary)[1]);
+    assert_eq!(
+        sink_stat(&summary, "threatconnect_bytes_submitted"),
+        total_bytes
+    );
+}
