@@ -68,6 +68,8 @@ pub struct Summary {
     pub filtered: u64,
     /// Sink-specific figures (jobs submitted, retries, bytes written, …).
     pub sink: BTreeMap<String, serde_json::Value>,
+    /// Stage event counts, keyed `stage.event` (for example `rate.default_rating`).
+    pub stages: BTreeMap<String, u64>,
 }
 
 struct Inner {
@@ -75,6 +77,7 @@ struct Inner {
     order: Vec<Arc<str>>,
     rejects: Option<BufWriter<File>>,
     sink: BTreeMap<String, serde_json::Value>,
+    stages: BTreeMap<String, u64>,
 }
 
 /// Thread-safe accounting for one run. Counting takes a lock per call, so callers count per
@@ -96,6 +99,7 @@ impl Ledger {
                 order: Vec::new(),
                 rejects,
                 sink: BTreeMap::new(),
+                stages: BTreeMap::new(),
             }),
         })
     }
@@ -163,6 +167,11 @@ impl Ledger {
         self.lock().sink.insert(key.to_owned(), value);
     }
 
+    /// Stores a stage event count for the summary.
+    pub fn set_stage_counter(&self, key: String, value: u64) {
+        self.lock().stages.insert(key, value);
+    }
+
     /// Flushes the rejects file.
     pub fn flush(&self) -> io::Result<()> {
         match self.lock().rejects.as_mut() {
@@ -176,6 +185,7 @@ impl Ledger {
         let inner = self.lock();
         let mut summary = Summary {
             sink: inner.sink.clone(),
+            stages: inner.stages.clone(),
             ..Summary::default()
         };
         for key in &inner.order {
