@@ -110,7 +110,8 @@ fn ip_reputation(synth: &mut Synth) {
 
 /// Writes a `mask` and its `type`. Most masks are a host or a host with a path; some are
 /// `host/*`, `*.host` or an address; about one in twenty-five has a wildcard inside a label or
-/// path, which ThreatConnect cannot take.
+/// path, which ThreatConnect cannot take. The `type` is 1 for masks without a path and 20 for
+/// masks with one, the only two codes seen in published records.
 fn mask_fields(synth: &mut Synth) {
     let form = synth.rng.below(100);
     synth.buf.key("mask");
@@ -124,7 +125,7 @@ fn mask_fields(synth: &mut Synth) {
             synth.raw_host();
             synth.buf.raw(b"/");
             synth.raw_path(false);
-            2
+            20
         }
         80..=87 => {
             synth.raw_host();
@@ -134,15 +135,17 @@ fn mask_fields(synth: &mut Synth) {
         88..=92 => {
             synth.buf.raw(b"*.");
             synth.raw_host();
-            3
+            1
         }
         93..=95 => {
             synth.raw_ipv4();
             if form == 95 {
                 synth.buf.raw(b"/");
                 synth.raw_path(false);
+                20
+            } else {
+                1
             }
-            4
         }
         96..=97 => {
             synth.raw_host();
