@@ -236,7 +236,7 @@ for index in "${!names[@]}"; do
         -v bytes="$feed_bytes" -v records="$records" -v ceiling="$ceiling" -v ijson="$ijson" '
         function ratio(reference) {
             if (reference == "" || secs == 0) return "-"
-            return sprintf("%.2f×", reference / secs)
+            return sprintf("%.2fx", reference / secs)
         }
         BEGIN {
             speed = secs > 0 ? bytes / secs / 1e6 : 0
