@@ -271,7 +271,10 @@ fn json_path_at(data: &[u8], offset: usize) -> String {
                 }
             }
             b',' => match stack.last_mut() {
-                Some(Frame::Object { in_key, .. }) => *in_key = true,
+                Some(Frame::Object { key, in_key }) => {
+                    *key = None;
+                    *in_key = true;
+                }
                 Some(Frame::Array { index }) => *index += 1,
                 None => {}
             },
