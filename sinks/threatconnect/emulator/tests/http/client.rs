@@ -99,7 +99,7 @@ impl Client {
             .expect("job creation is answered")
     }
 
-    /// Creates a job and returns its id, asserting the documented 201 answer.
+    /// Creates a job and returns its id, asserting the documented 201 response.
     pub async fn create_job_id(&self, config: &Value) -> u64 {
         let response = self.create_job(config).await;
         assert_eq!(response.status(), StatusCode::CREATED);
@@ -219,7 +219,7 @@ impl Client {
     }
 }
 
-/// A job configuration for the emulator's owner.
+/// Builds a job configuration for the emulator's owner.
 pub fn job_config(halt_on_error: bool, attribute_write_type: &str) -> Value {
     json!({
         "version": "V2",
@@ -230,7 +230,7 @@ pub fn job_config(halt_on_error: bool, attribute_write_type: &str) -> Value {
     })
 }
 
-/// A batch file holding these indicators.
+/// Builds a batch file containing these indicators.
 pub fn batch(indicators: Vec<Value>) -> Vec<u8> {
     json!({ "indicator": indicators }).to_string().into_bytes()
 }

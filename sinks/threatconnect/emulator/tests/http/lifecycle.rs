@@ -318,7 +318,7 @@ async fn running_polls_before_completion() {
     client.set_faults(json!({"running_polls": 2})).await;
     let id = client.create_job_id(&job_config(false, "Replace")).await;
     client.upload(id, batch(vec![host("a.example.com")])).await;
-    // Wait until processing has finished, then count the polls that still say Running.
+    // Wait until processing has finished, then count the polls that still report Running.
     for _ in 0..500 {
         if client.emulator.indicators().len() == 1 {
             break;

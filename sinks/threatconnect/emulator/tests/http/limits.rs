@@ -53,7 +53,7 @@ fn limited(bytes: usize) -> EmulatorConfig {
     }
 }
 
-/// A batch file of exactly `size` bytes: one indicator padded with spaces.
+/// Builds a batch file of exactly `size` bytes: one indicator padded with spaces.
 fn file_of_size(size: usize) -> Vec<u8> {
     let mut data = batch(addresses(1));
     assert!(data.len() <= size);
