@@ -123,6 +123,13 @@ pub async fn handle(
         .as_ref()
         .ok()
         .map(|response| response.status().as_u16());
+    tracing::debug!(
+        method = %record.method,
+        target = %record.target,
+        status = ?record.status,
+        fault = ?record.fault,
+        "API request handled."
+    );
     shared.record_request(record);
     result
 }
