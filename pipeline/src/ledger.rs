@@ -68,6 +68,8 @@ pub struct Summary {
     pub filtered: u64,
     /// Sink-specific figures (jobs submitted, retries, bytes written, …).
     pub sink: BTreeMap<String, serde_json::Value>,
+    /// Stage event counts, keyed `stage.event` (for example `rate.default_rating`).
+    pub stages: BTreeMap<String, u64>,
 }
 
 struct Inner {
@@ -75,6 +77,7 @@ struct Inner {
     order: Vec<Arc<str>>,
     rejects: Option<BufWriter<File>>,
     sink: BTreeMap<String, serde_json::Value>,
+    stages: BTreeMap<String, u64>,
 }
 
 /// Thread-safe accounting for one run. Counting takes a lock per call, so callers count per
@@ -96,6 +99,7 @@ impl Ledger {
                 order: Vec::new(),
                 rejects,
                 sink: BTreeMap::new(),
+                stages: BTreeMap::new(),
             }),
         })
     }
@@ -108,6 +112,7 @@ impl Ledger {
 
     /// Counts `count` records read from a source.
     pub fn add_read(&self, feed: &'static FeedSpec, source: &Arc<str>, count: u64) {
+        metrics::counter!(RECORDS_READ, "feed" => feed.name).increment(count);
         let mut inner = self.lock();
         inner.entry(feed, source).read += count;
     }
@@ -115,8 +120,20 @@ impl Ledger {
     /// Counts records delivered.
     pub fn add_delivered<'a>(&self, origins: impl IntoIterator<Item = &'a Origin>) {
         let mut inner = self.lock();
+        let mut counted: Option<(&'static FeedSpec, u64)> = None;
         for origin in origins {
             inner.entry(origin.feed, &origin.source).delivered += 1;
+            counted = match counted {
+                Some((feed, count)) if std::ptr::eq(feed, origin.feed) => Some((feed, count + 1)),
+                Some((feed, count)) => {
+                    count_outcome(feed, "delivered", "", count);
+                    Some((origin.feed, 1))
+                }
+                None => Some((origin.feed, 1)),
+            };
+        }
+        if let Some((feed, count)) = counted {
+            count_outcome(feed, "delivered", "", count);
         }
     }
 
@@ -128,6 +145,7 @@ impl Ledger {
         reason: &str,
         count: u64,
     ) {
+        count_outcome(feed, "filtered", reason, count);
         let mut inner = self.lock();
         let entry = inner.entry(feed, source);
         entry.filtered += count;
@@ -139,6 +157,7 @@ impl Ledger {
 
     /// Counts a rejected record and writes it to the rejects file.
     pub fn add_rejected(&self, origin: &Origin, reject: &Reject) -> io::Result<()> {
+        count_outcome(origin.feed, "rejected", &reject.code, 1);
         let mut inner = self.lock();
         let entry = inner.entry(origin.feed, &origin.source);
         entry.rejected += 1;
@@ -163,6 +182,11 @@ impl Ledger {
         self.lock().sink.insert(key.to_owned(), value);
     }
 
+    /// Stores a stage event count for the summary.
+    pub fn set_stage_counter(&self, key: String, value: u64) {
+        self.lock().stages.insert(key, value);
+    }
+
     /// Flushes the rejects file.
     pub fn flush(&self) -> io::Result<()> {
         match self.lock().rejects.as_mut() {
@@ -176,6 +200,7 @@ impl Ledger {
         let inner = self.lock();
         let mut summary = Summary {
             sink: inner.sink.clone(),
+            stages: inner.stages.clone(),
             ..Summary::default()
         };
         for key in &inner.order {
@@ -208,6 +233,21 @@ impl Inner {
             .get_mut(source)
             .expect("entry was just inserted")
     }
+}
+
+/// Records read, labelled by feed.
+pub const RECORDS_READ: &str = "feedpipe_pipeline_records_read_total";
+/// Record outcomes, labelled by feed, outcome and reason.
+pub const RECORDS_OUTCOME: &str = "feedpipe_pipeline_records_total";
+
+fn count_outcome(feed: &'static FeedSpec, outcome: &'static str, reason: &str, count: u64) {
+    metrics::counter!(
+        RECORDS_OUTCOME,
+        "feed" => feed.name,
+        "outcome" => outcome,
+        "reason" => reason.to_owned()
+    )
+    .increment(count);
 }
 
 #[derive(Serialize)]

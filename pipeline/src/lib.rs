@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod indicator;
 pub mod ledger;
 pub mod parser;
+pub mod profile;
 pub mod record;
 pub mod runner;
 pub mod sink;

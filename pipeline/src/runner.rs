@@ -1,1 +1,582 @@
-//! Placeholder.
+//! Runs feeds through the pipeline: one reader thread splits a feed into batches of frames,
+//! worker threads parse them and run the stages, and the async side hands the indicators to the
+//! sink in feed order.
+//!
+//! Every channel is bounded, so a slow sink blocks the workers and they block the reader: memory
+//! stays within `batches in flight × batch bytes` however long the feed is. Batches go to workers
+//! round-robin and come back in the same order, so output order equals feed order whatever the
+//! number of workers.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use crate::catalog::FeedSpec;
+use crate::ledger::Ledger;
+use crate::parser::Parser;
+use crate::profile::Profile;
+use crate::record::{Item, ItemState};
+use crate::sink::{Delivery, Sink, SinkError};
+use crate::source::{FeedSource, superseded};
+use crate::splitter::{Frame, Splitter, SplitterConfig};
+use crate::stage::Stage;
+
+/// Pipeline sizing. The peak memory of the pipeline itself is about
+/// `workers × (2 × channel_capacity + 1) + 1` batches of at most `batch_bytes` raw bytes each
+/// (plus their parsed form), plus one read buffer and one element.
+#[derive(Clone, Copy, Debug)]
+pub struct RunnerConfig {
+    /// Records per batch.
+    pub batch_records: usize,
+    /// Raw bytes per batch; a batch closes at whichever limit comes first.
+    pub batch_bytes: usize,
+    /// Batches queued per worker, in each direction.
+    pub channel_capacity: usize,
+    /// Worker threads that parse and run the stages.
+    pub workers: usize,
+    pub splitter: SplitterConfig,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            batch_records: 1024,
+            batch_bytes: 1024 * 1024,
+            channel_capacity: 2,
+            workers: std::thread::available_parallelism().map_or(2, |count| count.get()),
+            splitter: SplitterConfig::default(),
+        }
+    }
+}
+
+/// How a run ended, when the sink did not fail.
+#[derive(Debug, Default)]
+pub struct RunOutcome {
+    /// One message per feed that stopped early because its source was broken.
+    pub source_errors: Vec<String>,
+}
+
+/// Runs sources through the stages into one sink.
+pub struct Runner {
+    config: RunnerConfig,
+    stages: Arc<Vec<Box<dyn Stage>>>,
+    ledger: Arc<Ledger>,
+    profile: Arc<Profile>,
+}
+
+impl Runner {
+    pub fn new(config: RunnerConfig, stages: Vec<Box<dyn Stage>>, ledger: Arc<Ledger>) -> Self {
+        let names: Vec<&'static str> = stages.iter().map(|stage| stage.name()).collect();
+        Runner {
+            config,
+            stages: Arc::new(stages),
+            ledger,
+            profile: Arc::new(Profile::new(&names)),
+        }
+    }
+
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// Runs every source in order, then finishes the sink. A broken source stops only its own
+    /// feed; a failing sink stops the run.
+    pub async fn run(
+        &self,
+        sources: &[FeedSource],
+        sink: &mut dyn Sink,
+    ) -> Result<RunOutcome, SinkError> {
+        let mut outcome = RunOutcome::default();
+        let superseded_by = superseded(sources);
+        for (source, superseded_by) in sources.iter().zip(superseded_by) {
+            let started = Instant::now();
+            tracing::info!(feed = source.feed.name, source = %source.name, "Reading feed.");
+            let result = match superseded_by {
+                Some(winner) => self.count_superseded(source, winner).await,
+                None => self.run_source(source, sink).await?,
+            };
+            if let Err(message) = result {
+                let message = format!("{} feed {}: {message}", source.feed.name, source.name);
+                tracing::error!(feed = source.feed.name, source = %source.name, error = %message, "Feed stopped early.");
+                self.ledger
+                    .set_error(source.feed, &source.name, message.clone());
+                outcome.source_errors.push(message);
+            }
+            tracing::info!(
+                feed = source.feed.name,
+                source = %source.name,
+                seconds = started.elapsed().as_secs_f64(),
+                "Finished reading feed."
+            );
+        }
+
+        let started = Instant::now();
+        let finished = sink.finish(&self.ledger).await;
+        self.profile.sink.add_busy(started.elapsed());
+        for stage in self.stages.iter() {
+            for (event, count) in stage.counters() {
+                self.ledger
+                    .set_stage_counter(format!("{}.{event}", stage.name()), count);
+            }
+        }
+        finished?;
+        Ok(outcome)
+    }
+
+    /// Counts the records of a feed that another feed of the run supersedes, as filtered.
+    async fn count_superseded(
+        &self,
+        source: &FeedSource,
+        winner: &'static FeedSpec,
+    ) -> Result<(), String> {
+        tracing::info!(
+            feed = source.feed.name,
+            source = %source.name,
+            superseded_by = winner.name,
+            "Skipping feed: superseded by another feed of this run."
+        );
+        let reason = format!("superseded by {}", winner.name);
+        let source = source.clone();
+        let config = self.config.splitter;
+        let ledger = self.ledger.clone();
+        let counted = tokio::task::spawn_blocking(move || {
+            source.with_reader(|reader| {
+                let mut count = 0;
+                let mut result = Ok(());
+                for frame in Splitter::new(reader, config) {
+                    match frame {
+                        Ok(_) => count += 1,
+                        Err(error) => {
+                            result = Err(error.to_string());
+                            break;
+                        }
+                    }
+                }
+                ledger.add_read(source.feed, &source.name, count);
+                ledger.add_filtered(source.feed, &source.name, &reason, count);
+                result
+            })
+        })
+        .await
+        .map_err(|error| format!("reader thread failed: {error}"))?;
+        counted.map_err(|error| error.to_string())?
+    }
+
+    /// Runs one feed. The outer error is a sink failure; the inner one a broken source.
+    async fn run_source(
+        &self,
+        source: &FeedSource,
+        sink: &mut dyn Sink,
+    ) -> Result<Result<(), String>, SinkError> {
+        let workers = self.config.workers.max(1);
+        let capacity = self.config.channel_capacity.max(1);
+
+        let mut to_workers = Vec::with_capacity(workers);
+        let mut from_workers = Vec::with_capacity(workers);
+        let mut worker_handles = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (frames_tx, frames_rx) = sync_channel::<Vec<Frame>>(capacity);
+            let (out_tx, out_rx) = mpsc::channel::<Vec<Delivery>>(capacity);
+            to_workers.push(frames_tx);
+            from_workers.push(out_rx);
+            let worker = Worker {
+                source: source.clone(),
+                stages: self.stages.clone(),
+                ledger: self.ledger.clone(),
+                profile: self.profile.clone(),
+                max_element_bytes: self.config.splitter.max_element_bytes,
+            };
+            worker_handles.push(tokio::task::spawn_blocking(move || {
+                worker.run(frames_rx, out_tx)
+            }));
+        }
+
+        let reader = {
+            let source = source.clone();
+            let config = self.config;
+            let profile = self.profile.clone();
+            tokio::task::spawn_blocking(move || read_source(&source, config, &to_workers, &profile))
+        };
+
+        // Collect in round-robin order; the first worker to run dry marks the end of the feed,
+        // because the reader deals batches in the same order.
+        let mut turn = 0;
+        loop {
+            let waited = Instant::now();
+            let Some(batch) = from_workers[turn % workers].recv().await else {
+                break;
+            };
+            self.profile.sink.add_wait(waited.elapsed());
+            turn += 1;
+            if batch.is_empty() {
+                continue;
+            }
+            let started = Instant::now();
+            let count = batch.len() as u64;
+            let sent = sink.send(batch, &self.ledger).await;
+            self.profile.sink.add_busy(started.elapsed());
+            self.profile.sink.add_volume(count, 0);
+            sent?;
+        }
+        drop(from_workers);
+
+        for handle in worker_handles {
+            if let Err(error) = handle.await {
+                return Ok(Err(format!("worker thread failed: {error}")));
+            }
+        }
+        match reader.await {
+            Ok(result) => Ok(result),
+            Err(error) => Ok(Err(format!("reader thread failed: {error}"))),
+        }
+    }
+}
+
+/// Splits a source into batches and deals them to the workers round-robin.
+fn read_source(
+    source: &FeedSource,
+    config: RunnerConfig,
+    workers: &[SyncSender<Vec<Frame>>],
+    profile: &Profile,
+) -> Result<(), String> {
+    let opened = source.with_reader(|reader| {
+        let mut splitter = Splitter::new(reader, config.splitter);
+        let mut batch = Vec::with_capacity(config.batch_records);
+        let mut batch_bytes = 0;
+        let mut turn = 0;
+        let mut started = Instant::now();
+        let mut deal = |batch: Vec<Frame>, bytes: usize, started: &mut Instant| -> bool {
+            profile.read.add_busy(started.elapsed());
+            profile.read.add_volume(batch.len() as u64, bytes as u64);
+            let waited = Instant::now();
+            let sent = workers[turn % workers.len()].send(batch).is_ok();
+            profile.read.add_wait(waited.elapsed());
+            turn += 1;
+            *started = Instant::now();
+            sent
+        };
+        loop {
+            match splitter.next_frame() {
+                Ok(Some(frame)) => {
+                    batch_bytes += match &frame {
+                        Frame::Element { bytes, .. } => bytes.len(),
+                        Frame::Oversized { head, .. } => head.len(),
+                    };
+                    batch.push(frame);
+                    if batch.len() >= config.batch_records || batch_bytes >= config.batch_bytes {
+                        let full =
+                            std::mem::replace(&mut batch, Vec::with_capacity(config.batch_records));
+                        if !deal(full, batch_bytes, &mut started) {
+                            // The run is stopping because the sink failed.
+                            return Ok(());
+                        }
+                        batch_bytes = 0;
+                    }
+                }
+                Ok(None) => {
+                    if !batch.is_empty() {
+                        deal(batch, batch_bytes, &mut started);
+                    }
+                    return Ok(());
+                }
+                Err(error) => {
+                    if !batch.is_empty() {
+                        deal(batch, batch_bytes, &mut started);
+                    }
+                    return Err(error.to_string());
+                }
+            }
+        }
+    });
+    match opened {
+        Ok(result) => result,
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// Parses batches and runs the stages on one thread.
+struct Worker {
+    source: FeedSource,
+    stages: Arc<Vec<Box<dyn Stage>>>,
+    ledger: Arc<Ledger>,
+    profile: Arc<Profile>,
+    max_element_bytes: usize,
+}
+
+impl Worker {
+    fn run(self, frames: Receiver<Vec<Frame>>, out: mpsc::Sender<Vec<Delivery>>) {
+        let mut parser = Parser::new();
+        loop {
+            let waited = Instant::now();
+            let Ok(batch) = frames.recv() else {
+                return;
+            };
+            self.profile.parse.add_wait(waited.elapsed());
+
+            let deliveries = self.process(&mut parser, batch);
+
+            let waited = Instant::now();
+            if out.blocking_send(deliveries).is_err() {
+                return;
+            }
+            self.profile.parse.add_wait(waited.elapsed());
+        }
+    }
+
+    fn process(&self, parser: &mut Parser, batch: Vec<Frame>) -> Vec<Delivery> {
+        let feed = self.source.feed;
+        let count = batch.len() as u64;
+        let bytes: u64 = batch
+            .iter()
+            .map(|frame| match frame {
+                Frame::Element { bytes, .. } => bytes.len() as u64,
+                Frame::Oversized { length, .. } => *length,
+            })
+            .sum();
+        self.ledger.add_read(feed, &self.source.name, count);
+
+        let mut items: Vec<Item> = self.profile.parse.time(|| {
+            batch
+                .into_iter()
+                .map(|frame| {
+                    parser.parse_frame(frame, feed, &self.source.name, self.max_element_bytes)
+                })
+                .collect()
+        });
+        self.profile.parse.add_volume(count, bytes);
+
+        for (stage, (_, timer)) in self.stages.iter().zip(&self.profile.stages) {
+            timer.time(|| stage.process(&mut items));
+            timer.add_volume(count, bytes);
+        }
+
+        let mut deliveries = Vec::with_capacity(items.len());
+        for item in items {
+            let origin = item.record.origin;
+            match item.state {
+                ItemState::Indicator(indicator) => deliveries.push(Delivery {
+                    origin,
+                    indicator: *indicator,
+                }),
+                ItemState::Rejected(reject) => {
+                    if let Err(error) = self.ledger.add_rejected(&origin, &reject) {
+                        tracing::error!(%error, "Writing the rejects file failed.");
+                    }
+                }
+                ItemState::Filtered(reason) => {
+                    self.ledger.add_filtered(feed, &origin.source, &reason, 1);
+                }
+                ItemState::New => {
+                    let reject = crate::ledger::Reject::new(
+                        "unclassified",
+                        "no stage classified this record",
+                    );
+                    if let Err(error) = self.ledger.add_rejected(&origin, &reject) {
+                        tracing::error!(%error, "Writing the rejects file failed.");
+                    }
+                }
+            }
+        }
+        deliveries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use async_trait::async_trait;
+    use simd_json::prelude::*;
+
+    use super::*;
+    use crate::indicator::{Indicator, IndicatorType};
+    use crate::ledger::Reject;
+    use crate::source::resolve;
+
+    /// Accepts records with a string `ip`, rejects the rest.
+    struct IpOnly;
+
+    impl Stage for IpOnly {
+        fn name(&self) -> &'static str {
+            "ip-only"
+        }
+
+        fn process(&self, batch: &mut [Item]) {
+            for item in batch {
+                if !matches!(item.state, ItemState::New) {
+                    continue;
+                }
+                item.state = match item.record.value.get_str("ip") {
+                    Some(ip) => {
+                        ItemState::Indicator(Box::new(Indicator::new(IndicatorType::Address, ip)))
+                    }
+                    None => ItemState::Rejected(Reject::new("missing_field", "no ip")),
+                };
+            }
+        }
+    }
+
+    /// Keeps what it receives; fails on the `fail_at`-th batch when set.
+    #[derive(Default)]
+    struct Collect {
+        summaries: Vec<String>,
+        batches: usize,
+        fail_at: Option<usize>,
+    }
+
+    #[async_trait]
+    impl Sink for Collect {
+        fn name(&self) -> &'static str {
+            "collect"
+        }
+
+        async fn send(&mut self, batch: Vec<Delivery>, ledger: &Ledger) -> Result<(), SinkError> {
+            self.batches += 1;
+            if self.fail_at == Some(self.batches) {
+                return Err(SinkError::new("collect", "refused"));
+            }
+            ledger.add_delivered(batch.iter().map(|delivery| &delivery.origin));
+            self.summaries
+                .extend(batch.into_iter().map(|delivery| delivery.indicator.summary));
+            Ok(())
+        }
+
+        async fn finish(&mut self, _ledger: &Ledger) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+
+    fn write_feed(dir: &std::path::Path, name: &str, count: usize, tail: &str) -> PathBuf {
+        let mut text = String::from("[\n");
+        for index in 0..count {
+            if index > 0 {
+                text.push_str(",\n");
+            }
+            if index % 10 == 9 {
+                text.push_str(r#"{"mask": "no ip here"}"#);
+            } else {
+                text.push_str(&format!(
+                    r#"{{"ip": "198.51.100.{}", "n": {index}}}"#,
+                    index % 250
+                ));
+            }
+        }
+        text.push_str(tail);
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn small_config(workers: usize) -> RunnerConfig {
+        RunnerConfig {
+            batch_records: 7,
+            batch_bytes: 1 << 20,
+            channel_capacity: 1,
+            workers,
+            splitter: SplitterConfig {
+                read_buffer_bytes: 100,
+                max_element_bytes: 1024,
+            },
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn output_keeps_feed_order_and_counts_balance() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_feed(dir.path(), "IP_Reputation_Data_Feed_1.json", 500, "\n]\n");
+        let sources = resolve(&[path], None).unwrap();
+        for workers in [1, 2, 3] {
+            let ledger = Arc::new(Ledger::new(None).unwrap());
+            let runner = Runner::new(
+                small_config(workers),
+                vec![Box::new(IpOnly)],
+                ledger.clone(),
+            );
+            let mut sink = Collect::default();
+            let outcome = runner.run(&sources, &mut sink).await.unwrap();
+            assert!(outcome.source_errors.is_empty());
+
+            let expected: Vec<String> = (0..500)
+                .filter(|index| index % 10 != 9)
+                .map(|index| format!("198.51.100.{}", index % 250))
+                .collect();
+            assert_eq!(sink.summaries, expected, "workers {workers}");
+
+            let summary = ledger.summary();
+            assert_eq!(summary.read, 500);
+            assert_eq!(summary.delivered, 450);
+            assert_eq!(summary.rejected, 50);
+            assert!(summary.sources[0].balanced());
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn truncated_feed_delivers_what_came_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_feed(
+            dir.path(),
+            "IP_Reputation_Data_Feed_1.json",
+            40,
+            ",\n{\"ip\": \"19",
+        );
+        let sources = resolve(&[path], None).unwrap();
+        let ledger = Arc::new(Ledger::new(None).unwrap());
+        let runner = Runner::new(small_config(2), vec![Box::new(IpOnly)], ledger.clone());
+        let mut sink = Collect::default();
+        let outcome = runner.run(&sources, &mut sink).await.unwrap();
+
+        assert_eq!(outcome.source_errors.len(), 1);
+        assert!(
+            outcome.source_errors[0].contains("truncated"),
+            "{:?}",
+            outcome.source_errors
+        );
+        assert_eq!(sink.summaries.len(), 36);
+        let summary = ledger.summary();
+        assert_eq!(summary.read, 40);
+        assert!(summary.sources[0].balanced());
+        assert!(summary.sources[0].error.is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn superseded_feed_is_counted_filtered() {
+        let dir = tempfile::tempdir().unwrap();
+        write_feed(dir.path(), "Malicious_URL_Data_Feed_1.json", 30, "]");
+        write_feed(dir.path(), "Malicious_URL_Exact_Data_Feed_1.json", 20, "]");
+        let sources = resolve(&[dir.path().to_owned()], None).unwrap();
+        let ledger = Arc::new(Ledger::new(None).unwrap());
+        let runner = Runner::new(small_config(2), vec![Box::new(IpOnly)], ledger.clone());
+        let mut sink = Collect::default();
+        runner.run(&sources, &mut sink).await.unwrap();
+
+        let summary = ledger.summary();
+        let ordinary = &summary.sources[0];
+        assert_eq!(ordinary.feed, "Malicious URL");
+        assert_eq!(ordinary.read, 30);
+        assert_eq!(ordinary.filtered, 30);
+        assert_eq!(
+            ordinary.filtered_by_reason["superseded by Malicious URL Exact"],
+            30
+        );
+        assert_eq!(summary.sources[1].delivered, 18);
+        assert!(summary.sources.iter().all(|source| source.balanced()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failing_sink_stops_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_feed(dir.path(), "IP_Reputation_Data_Feed_1.json", 2000, "]");
+        let sources = resolve(&[path], None).unwrap();
+        let ledger = Arc::new(Ledger::new(None).unwrap());
+        let runner = Runner::new(small_config(2), vec![Box::new(IpOnly)], ledger.clone());
+        let mut sink = Collect {
+            fail_at: Some(3),
+            ..Collect::default()
+        };
+        let error = runner.run(&sources, &mut sink).await.unwrap_err();
+        assert!(error.to_string().contains("refused"));
+        assert_eq!(sink.summaries.len(), 13);
+    }
+}

@@ -1,1 +1,418 @@
-//! Placeholder.
+//! Feed sources: a plain `.json` file, a `.json.gz` file, a `.zip` holding one feed, every feed
+//! file of a directory, or standard input. Every source is read as a stream; none is loaded into
+//! memory whole. A source's feed is recognised from its file-name prefix unless the run names it.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use flate2::read::MultiGzDecoder;
+
+use crate::catalog::{FeedCatalog, FeedSpec};
+
+/// A source that cannot be opened or recognised.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "cannot tell which feed {path} is: its name starts with no known feed prefix; \
+         rename it or pass --feed NAME|ID. Known prefixes: {known}"
+    )]
+    UnknownFeed { path: String, known: String },
+    #[error("unknown feed {name:?}; run `feedpipe feeds` for the catalog. Known prefixes: {known}")]
+    UnknownFeedName { name: String, known: String },
+    #[error("reading standard input ('-') needs --feed NAME|ID")]
+    StdinNeedsFeed,
+    #[error("{path} holds {count} files; a feed archive must hold exactly one feed file")]
+    ZipEntries { path: String, count: usize },
+    #[error("cannot open zip archive {path}: {message}")]
+    Zip { path: String, message: String },
+    #[error("{path} is not a feed file: expected .json, .json.gz or .zip")]
+    UnsupportedFile { path: String },
+    #[error("directory {path} holds no feed files (.json, .json.gz or .zip)")]
+    EmptyDirectory { path: String },
+}
+
+/// How a source's bytes are stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Container {
+    Plain(PathBuf),
+    Gzip(PathBuf),
+    Zip(PathBuf),
+    Stdin,
+}
+
+/// One feed to read.
+#[derive(Clone, Debug)]
+pub struct FeedSource {
+    pub feed: &'static FeedSpec,
+    /// Name used in logs, the summary and the rejects file.
+    pub name: Arc<str>,
+    pub container: Container,
+}
+
+impl FeedSource {
+    /// Opens the source and passes its decompressed bytes to `read`. Zip entries borrow their
+    /// archive, so the reader is lent to a closure instead of returned.
+    pub fn with_reader<T>(&self, read: impl FnOnce(&mut dyn Read) -> T) -> Result<T, SourceError> {
+        match &self.container {
+            Container::Plain(path) => {
+                let mut file = open(path)?;
+                Ok(read(&mut file))
+            }
+            Container::Gzip(path) => {
+                let mut decoder = MultiGzDecoder::new(BufReader::new(open(path)?));
+                Ok(read(&mut decoder))
+            }
+            Container::Zip(path) => {
+                let mut archive =
+                    zip::ZipArchive::new(open(path)?).map_err(|error| zip_error(path, error))?;
+                let index = single_entry(&mut archive, path)?;
+                let mut entry = archive
+                    .by_index(index)
+                    .map_err(|error| zip_error(path, error))?;
+                Ok(read(&mut entry))
+            }
+            Container::Stdin => {
+                let stdin = io::stdin();
+                let mut lock = stdin.lock();
+                Ok(read(&mut lock))
+            }
+        }
+    }
+}
+
+fn open(path: &Path) -> Result<File, SourceError> {
+    File::open(path).map_err(|source| SourceError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn zip_error(path: &Path, error: zip::result::ZipError) -> SourceError {
+    SourceError::Zip {
+        path: path.display().to_string(),
+        message: error.to_string(),
+    }
+}
+
+fn single_entry(archive: &mut zip::ZipArchive<File>, path: &Path) -> Result<usize, SourceError> {
+    let files: Vec<usize> = (0..archive.len())
+        .filter(|&index| {
+            archive
+                .by_index_data(index)
+                .map(|entry| !entry.is_dir())
+                .unwrap_or(true)
+        })
+        .collect();
+    match files.as_slice() {
+        [index] => Ok(*index),
+        _ => Err(SourceError::ZipEntries {
+            path: path.display().to_string(),
+            count: files.len(),
+        }),
+    }
+}
+
+fn zip_entry_name(path: &Path) -> Result<String, SourceError> {
+    let mut archive = zip::ZipArchive::new(open(path)?).map_err(|error| zip_error(path, error))?;
+    let index = single_entry(&mut archive, path)?;
+    let entry = archive
+        .by_index_data(index)
+        .map_err(|error| zip_error(path, error))?;
+    let name = entry.name().map_err(|error| zip_error(path, error))?;
+    Ok(name.into_owned())
+}
+
+/// Tells a feed file's container from its extension.
+fn container_of(path: &Path) -> Option<Container> {
+    let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+    if name.ends_with(".json.gz") || name.ends_with(".gz") {
+        Some(Container::Gzip(path.to_owned()))
+    } else if name.ends_with(".zip") {
+        Some(Container::Zip(path.to_owned()))
+    } else if name.ends_with(".json") {
+        Some(Container::Plain(path.to_owned()))
+    } else {
+        None
+    }
+}
+
+/// Resolves command-line inputs (files, directories, `-`) into feed sources, in order. Files in a
+/// directory are taken in name order; a directory entry that is not a feed file or whose name
+/// matches no feed is skipped with a warning, while a file named explicitly must be recognised.
+pub fn resolve(
+    inputs: &[PathBuf],
+    feed_override: Option<&str>,
+) -> Result<Vec<FeedSource>, SourceError> {
+    let catalog = FeedCatalog;
+    let forced = match feed_override {
+        Some(name) => Some(
+            catalog
+                .lookup(name)
+                .ok_or_else(|| SourceError::UnknownFeedName {
+                    name: name.to_owned(),
+                    known: catalog.prefixes(),
+                })?,
+        ),
+        None => None,
+    };
+
+    let mut sources = Vec::new();
+    for input in inputs {
+        if input.as_os_str() == "-" {
+            let feed = forced.ok_or(SourceError::StdinNeedsFeed)?;
+            sources.push(FeedSource {
+                feed,
+                name: Arc::from("-"),
+                container: Container::Stdin,
+            });
+        } else if input.is_dir() {
+            let found = resolve_directory(input, forced)?;
+            if found.is_empty() {
+                return Err(SourceError::EmptyDirectory {
+                    path: input.display().to_string(),
+                });
+            }
+            sources.extend(found);
+        } else {
+            sources.push(resolve_file(input, forced)?);
+        }
+    }
+    Ok(sources)
+}
+
+fn resolve_directory(
+    dir: &Path,
+    forced: Option<&'static FeedSpec>,
+) -> Result<Vec<FeedSource>, SourceError> {
+    let io_error = |source| SourceError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_error)? {
+        let path = entry.map_err(io_error)?.path();
+        let hidden = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.starts_with('.'));
+        if path.is_file() && !hidden && container_of(&path).is_some() {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+
+    let mut sources = Vec::new();
+    for path in paths {
+        match resolve_file(&path, forced) {
+            Ok(source) => sources.push(source),
+            Err(SourceError::UnknownFeed { path, .. }) => {
+                tracing::warn!(%path, "Skipping a file whose name matches no feed prefix.");
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(sources)
+}
+
+fn resolve_file(path: &Path, forced: Option<&'static FeedSpec>) -> Result<FeedSource, SourceError> {
+    let display = path.display().to_string();
+    let container = container_of(path).ok_or_else(|| SourceError::UnsupportedFile {
+        path: display.clone(),
+    })?;
+    let file_name = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or_default();
+    let catalog = FeedCatalog;
+
+    let (feed, name) = match &container {
+        Container::Zip(_) => {
+            let entry = zip_entry_name(path)?;
+            let entry_file = entry.rsplit('/').next().unwrap_or(&entry).to_owned();
+            let feed = forced
+                .or_else(|| catalog.detect(file_name))
+                .or_else(|| catalog.detect(&entry_file));
+            (feed, format!("{display}:{entry}"))
+        }
+        _ => (
+            forced.or_else(|| catalog.detect(file_name)),
+            display.clone(),
+        ),
+    };
+
+    let feed = feed.ok_or_else(|| SourceError::UnknownFeed {
+        path: display,
+        known: catalog.prefixes(),
+    })?;
+    if !path.exists() {
+        return Err(SourceError::Io {
+            path: path.display().to_string(),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        });
+    }
+    Ok(FeedSource {
+        feed,
+        name: Arc::from(name),
+        container,
+    })
+}
+
+/// Returns, for each source, the feed that supersedes it in this run, if any: an ordinary URL
+/// feed gives way to its Exact version, and Vulnerability to ICS Vulnerability.
+pub fn superseded(sources: &[FeedSource]) -> Vec<Option<&'static FeedSpec>> {
+    sources
+        .iter()
+        .map(|source| {
+            let prefix = source.feed.superseded_by?;
+            sources
+                .iter()
+                .map(|other| other.feed)
+                .find(|feed| feed.prefix == prefix)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn read_all(source: &FeedSource) -> String {
+        source
+            .with_reader(|reader| {
+                let mut text = String::new();
+                reader.read_to_string(&mut text).unwrap();
+                text
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn reads_plain_gzip_and_zip() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = r#"[{"ip":"192.0.2.1"}]"#;
+
+        let plain = dir.path().join("IP_Reputation_Data_Feed_261201_0900.json");
+        std::fs::write(&plain, body).unwrap();
+
+        let gzip = dir.path().join("APT_IP_Data_Feed_261201_0900.json.gz");
+        let mut encoder = flate2::write::GzEncoder::new(
+            File::create(&gzip).unwrap(),
+            flate2::Compression::fast(),
+        );
+        encoder.write_all(body.as_bytes()).unwrap();
+        encoder.finish().unwrap();
+
+        let archive = dir.path().join("Demo_APT_IP_Data_Feed_261201_0900.zip");
+        let mut writer = zip::ZipWriter::new(File::create(&archive).unwrap());
+        writer
+            .start_file(
+                "Demo_APT_IP_Data_Feed_261201_0900.json",
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+        writer.write_all(body.as_bytes()).unwrap();
+        writer.finish().unwrap();
+
+        let sources = resolve(&[dir.path().to_owned()], None).unwrap();
+        let feeds: Vec<&str> = sources.iter().map(|source| source.feed.name).collect();
+        assert_eq!(feeds, ["APT IP", "Demo APT IP", "IP Reputation"]);
+        for source in &sources {
+            assert_eq!(read_all(source), body, "{}", source.name);
+        }
+        assert!(
+            sources[1]
+                .name
+                .ends_with(".zip:Demo_APT_IP_Data_Feed_261201_0900.json")
+        );
+    }
+
+    #[test]
+    fn unknown_file_name_lists_prefixes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feed.json");
+        std::fs::write(&path, "[]").unwrap();
+        let error = resolve(std::slice::from_ref(&path), None).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("feed.json"), "{message}");
+        assert!(message.contains("IP_Reputation_Data_Feed"), "{message}");
+
+        let forced = resolve(&[path], Some("68")).unwrap();
+        assert_eq!(forced[0].feed.name, "IP Reputation");
+    }
+
+    #[test]
+    fn unknown_feed_override_is_an_error() {
+        let error = resolve(&[PathBuf::from("-")], Some("Nope")).unwrap_err();
+        assert!(matches!(error, SourceError::UnknownFeedName { .. }));
+        let error = resolve(&[PathBuf::from("-")], None).unwrap_err();
+        assert!(matches!(error, SourceError::StdinNeedsFeed));
+    }
+
+    #[test]
+    fn directory_skips_unrecognised_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("README.md"), "x").unwrap();
+        std::fs::write(dir.path().join("notes.json"), "[]").unwrap();
+        std::fs::write(dir.path().join("APT_URL_Data_Feed_1.json"), "[]").unwrap();
+        let sources = resolve(&[dir.path().to_owned()], None).unwrap();
+        assert_eq!(sources.len(), 1);
+        assert_eq!(sources[0].feed.id, Some(91));
+    }
+
+    #[test]
+    fn zip_with_two_files_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("APT_URL_Data_Feed_1.zip");
+        let mut writer = zip::ZipWriter::new(File::create(&archive).unwrap());
+        for name in ["a.json", "b.json"] {
+            writer
+                .start_file(name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            writer.write_all(b"[]").unwrap();
+        }
+        writer.finish().unwrap();
+        let error = resolve(&[archive], None).unwrap_err();
+        assert!(
+            matches!(error, SourceError::ZipEntries { count: 2, .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn exact_feed_supersedes_ordinary_feed() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "Malicious_URL_Data_Feed_1.json",
+            "Malicious_URL_Exact_Data_Feed_1.json",
+            "Vulnerability_Data_Feed_1.json",
+            "Phishing_URL_Data_Feed_1.json",
+        ] {
+            std::fs::write(dir.path().join(name), "[]").unwrap();
+        }
+        let sources = resolve(&[dir.path().to_owned()], None).unwrap();
+        let by: Vec<(&str, Option<&str>)> = sources
+            .iter()
+            .zip(superseded(&sources))
+            .map(|(source, by)| (source.feed.name, by.map(|feed| feed.name)))
+            .collect();
+        assert_eq!(
+            by,
+            [
+                ("Malicious URL", Some("Malicious URL Exact")),
+                ("Malicious URL Exact", None),
+                ("Phishing URL", None),
+                ("Vulnerability", None),
+            ]
+        );
+    }
+}

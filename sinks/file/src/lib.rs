@@ -1,1 +1,191 @@
-//! The file sink.
+//! The file sink: one ThreatConnect batch indicator object per line (JSONL), or a flat CSV.
+//!
+//! The JSONL line is exactly the object the ThreatConnect sink sends, so a file run shows what a
+//! ThreatConnect run would deliver. Output goes to `PATH.partial` and is renamed to `PATH` when
+//! the run finishes, so a reader never picks up a half-written file; writing to `-` streams to
+//! standard output instead.
+
+mod csv_encoder;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use feedpipe_pipeline::{Delivery, Ledger, Sink, SinkError};
+use serde::Deserialize;
+
+pub use csv_encoder::{CSV_HEADER, write_csv_row};
+
+/// Output format of the file sink.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    /// One ThreatConnect batch indicator object per line.
+    #[default]
+    Jsonl,
+    /// A flat CSV with a header row.
+    Csv,
+}
+
+impl std::str::FromStr for FileFormat {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.to_ascii_lowercase().as_str() {
+            "jsonl" | "json" => Ok(FileFormat::Jsonl),
+            "csv" => Ok(FileFormat::Csv),
+            other => Err(format!(
+                "unknown file format {other:?}: expected jsonl or csv"
+            )),
+        }
+    }
+}
+
+/// A writer that counts the bytes passing through.
+struct Counting<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.bytes += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+type Output = Counting<Box<dyn Write + Send>>;
+
+enum Encoder {
+    Jsonl(Output),
+    Csv(Box<csv::Writer<Output>>),
+}
+
+/// Writes indicators to a file or standard output.
+pub struct FileSink {
+    target: Option<PathBuf>,
+    partial: Option<PathBuf>,
+    encoder: Encoder,
+    written: u64,
+}
+
+impl FileSink {
+    /// Creates the sink; `-` writes to standard output.
+    pub fn create(path: &Path, format: FileFormat) -> io::Result<Self> {
+        let (writer, target, partial): (Box<dyn Write + Send>, _, _) = if path.as_os_str() == "-" {
+            (Box::new(BufWriter::new(io::stdout())), None, None)
+        } else {
+            if let Some(parent) = path
+                .parent()
+                .filter(|parent| !parent.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent)?;
+            }
+            let mut partial = path.as_os_str().to_owned();
+            partial.push(".partial");
+            let partial = PathBuf::from(partial);
+            let file = File::create(&partial)?;
+            (
+                Box::new(BufWriter::with_capacity(256 * 1024, file)),
+                Some(path.to_owned()),
+                Some(partial),
+            )
+        };
+        let mut output = Counting {
+            inner: writer,
+            bytes: 0,
+        };
+        let encoder = match format {
+            FileFormat::Jsonl => Encoder::Jsonl(output),
+            FileFormat::Csv => {
+                output.write_all(CSV_HEADER.as_bytes())?;
+                let writer = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(output);
+                Encoder::Csv(Box::new(writer))
+            }
+        };
+        Ok(FileSink {
+            target,
+            partial,
+            encoder,
+            written: 0,
+        })
+    }
+
+    fn encode(&mut self, delivery: &Delivery) -> io::Result<()> {
+        match &mut self.encoder {
+            Encoder::Jsonl(output) => {
+                serde_json::to_writer(&mut *output, &delivery.indicator)?;
+                output.write_all(b"\n")
+            }
+            Encoder::Csv(writer) => write_csv_row(writer, delivery),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<u64> {
+        match &mut self.encoder {
+            Encoder::Jsonl(output) => {
+                output.flush()?;
+                Ok(output.bytes)
+            }
+            Encoder::Csv(writer) => {
+                writer.flush()?;
+                Ok(writer.get_ref().bytes)
+            }
+        }
+    }
+
+    fn failed(&self, error: io::Error) -> SinkError {
+        let path = self.partial.as_ref().map_or_else(
+            || "standard output".to_owned(),
+            |path| path.display().to_string(),
+        );
+        SinkError::new("file", format!("writing {path} failed: {error}"))
+    }
+}
+
+#[async_trait]
+impl Sink for FileSink {
+    fn name(&self) -> &'static str {
+        "file"
+    }
+
+    async fn send(&mut self, batch: Vec<Delivery>, ledger: &Ledger) -> Result<(), SinkError> {
+        for delivery in &batch {
+            self.encode(delivery).map_err(|error| self.failed(error))?;
+        }
+        self.written += batch.len() as u64;
+        ledger.add_delivered(batch.iter().map(|delivery| &delivery.origin));
+        Ok(())
+    }
+
+    async fn finish(&mut self, ledger: &Ledger) -> Result<(), SinkError> {
+        let bytes = self.flush().map_err(|error| self.failed(error))?;
+        if let (Some(partial), Some(target)) = (&self.partial, &self.target) {
+            std::fs::rename(partial, target).map_err(|error| {
+                SinkError::new(
+                    "file",
+                    format!(
+                        "renaming {} to {} failed: {error}",
+                        partial.display(),
+                        target.display()
+                    ),
+                )
+            })?;
+            tracing::info!(path = %target.display(), indicators = self.written, "Wrote indicators.");
+        }
+        ledger.set_sink_stat("file.indicators_written", self.written.into());
+        ledger.set_sink_stat("file.bytes_written", bytes.into());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
