@@ -112,6 +112,7 @@ impl Ledger {
 
     /// Counts `count` records read from a source.
     pub fn add_read(&self, feed: &'static FeedSpec, source: &Arc<str>, count: u64) {
+        metrics::counter!(RECORDS_READ, "feed" => feed.name).increment(count);
         let mut inner = self.lock();
         inner.entry(feed, source).read += count;
     }
@@ -119,8 +120,20 @@ impl Ledger {
     /// Counts records delivered.
     pub fn add_delivered<'a>(&self, origins: impl IntoIterator<Item = &'a Origin>) {
         let mut inner = self.lock();
+        let mut counted: Option<(&'static FeedSpec, u64)> = None;
         for origin in origins {
             inner.entry(origin.feed, &origin.source).delivered += 1;
+            counted = match counted {
+                Some((feed, count)) if std::ptr::eq(feed, origin.feed) => Some((feed, count + 1)),
+                Some((feed, count)) => {
+                    count_outcome(feed, "delivered", "", count);
+                    Some((origin.feed, 1))
+                }
+                None => Some((origin.feed, 1)),
+            };
+        }
+        if let Some((feed, count)) = counted {
+            count_outcome(feed, "delivered", "", count);
         }
     }
 
@@ -132,6 +145,7 @@ impl Ledger {
         reason: &str,
         count: u64,
     ) {
+        count_outcome(feed, "filtered", reason, count);
         let mut inner = self.lock();
         let entry = inner.entry(feed, source);
         entry.filtered += count;
@@ -143,6 +157,7 @@ impl Ledger {
 
     /// Counts a rejected record and writes it to the rejects file.
     pub fn add_rejected(&self, origin: &Origin, reject: &Reject) -> io::Result<()> {
+        count_outcome(origin.feed, "rejected", &reject.code, 1);
         let mut inner = self.lock();
         let entry = inner.entry(origin.feed, &origin.source);
         entry.rejected += 1;
@@ -218,6 +233,21 @@ impl Inner {
             .get_mut(source)
             .expect("entry was just inserted")
     }
+}
+
+/// Records read, labelled by feed.
+pub const RECORDS_READ: &str = "feedpipe_pipeline_records_read_total";
+/// Record outcomes, labelled by feed, outcome and reason.
+pub const RECORDS_OUTCOME: &str = "feedpipe_pipeline_records_total";
+
+fn count_outcome(feed: &'static FeedSpec, outcome: &'static str, reason: &str, count: u64) {
+    metrics::counter!(
+        RECORDS_OUTCOME,
+        "feed" => feed.name,
+        "outcome" => outcome,
+        "reason" => reason.to_owned()
+    )
+    .increment(count);
 }
 
 #[derive(Serialize)]

@@ -48,7 +48,7 @@ pub fn key_source(feed: &FeedSpec, record: &Object) -> KeySource {
     }
 }
 
-/// Whether the field contains something other than `null` or a blank string.
+/// Checks whether the field contains something other than `null` or a blank string.
 pub fn is_present(record: &Object, name: &str) -> bool {
     field(record, name)
         .is_some_and(|value| !value.as_str().is_some_and(|text| text.trim().is_empty()))

@@ -1,15 +1,16 @@
 //! Kaspersky URL masks as ThreatConnect indicators. Masks arrive normalized by Kaspersky (no
-//! scheme, no `www.`, no port, host lower-cased), but may hold wildcards. A mask becomes:
+//! scheme, no `www.`, no port, host lower-cased), but may contain wildcards. A mask becomes:
 //!
 //! - an Address when its host is an IPv4 or IPv6 address (brackets allowed) and it has no path;
 //! - a Host when it is a host name without a path, `host/*`, `*.domain` or `*.domain/*`, named
-//!   by the domain in punycode;
-//! - a URL when it has a path or query: `http://` is prefixed unless the mask has an `http://` or
-//!   `https://` scheme, a trailing `/*` is cut to its prefix path, and spaces, control and
-//!   non-ASCII characters in the path and query are percent-encoded.
+//!   by the domain in lower-case punycode;
+//! - a URL when it has a path or query. `http://` is prefixed unless the mask has an `http://`
+//!   or `https://` scheme, and a trailing `/*` is cut to its prefix path. The path and query
+//!   keep their case, and spaces and other characters a URL cannot contain are percent-encoded.
 //!
 //! Any other `*`, and a `?` before the first `/`, is a wildcard that no exact ThreatConnect
-//! indicator can express: such masks are rejected as [`MaskError::Wildcard`].
+//! indicator can express, so such masks are rejected as [`MaskError::Wildcard`]. A port, which
+//! normalized masks never carry, makes a URL (`a.example:8080` becomes `http://a.example:8080/`).
 
 use std::fmt::Write;
 use std::net::Ipv4Addr;
@@ -297,13 +298,17 @@ fn check_label(label: &str, host: &str) -> Result<(), MaskError> {
     Ok(())
 }
 
-/// Appends a path or query, percent-encoding spaces, control characters, non-ASCII characters
-/// (as UTF-8 octets) and `"`, `<`, `>`, `` ` ``, which a URL cannot hold literally. Letters keep
-/// their case and existing `%XX` escapes are kept as they are.
+/// Appends a path or query, percent-encoding what a URL cannot contain literally: spaces,
+/// control characters, non-ASCII characters (as UTF-8 octets), `"`, `<`, `>`, `` ` ``, `#`
+/// (normalized masks have no fragment, so a `#` is part of the path) and a `%` that does not
+/// start a `%XX` escape. Letters keep their case and valid escapes are kept as they are.
 fn push_encoded(url: &mut String, text: &str) {
-    for c in text.chars() {
-        let needs_escape =
-            c == ' ' || c.is_control() || !c.is_ascii() || matches!(c, '"' | '<' | '>' | '`');
+    for (at, c) in text.char_indices() {
+        let needs_escape = match c {
+            '%' => !starts_with_escape(&text[at..]),
+            ' ' | '"' | '<' | '>' | '`' | '#' => true,
+            _ => c.is_control() || !c.is_ascii(),
+        };
         if !needs_escape {
             url.push(c);
             continue;
@@ -314,6 +319,12 @@ fn push_encoded(url: &mut String, text: &str) {
             let _ = write!(url, "%{octet:02X}");
         }
     }
+}
+
+/// Checks whether `text` starts with a `%XX` escape.
+fn starts_with_escape(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() >= 3 && bytes[1].is_ascii_hexdigit() && bytes[2].is_ascii_hexdigit()
 }
 
 #[cfg(test)]
@@ -466,6 +477,10 @@ mod tests {
         );
         assert_eq!(ok("a.example/%41b"), url("http://a.example/%41b"));
         assert_eq!(ok("a.example/ñ"), url("http://a.example/%C3%B1"));
+        assert_eq!(ok("a.example/a#b"), url("http://a.example/a%23b"));
+        assert_eq!(ok("a.example/100%"), url("http://a.example/100%25"));
+        assert_eq!(ok("a.example/%zz%4"), url("http://a.example/%25zz%254"));
+        assert_eq!(ok("a.example/x?q=%2B"), url("http://a.example/x?q=%2B"));
     }
 
     #[test]

@@ -28,9 +28,9 @@ pub fn truncate_with_marker(text: &str, max_chars: usize) -> Option<String> {
     }
 
     let marker_chars = TRUNCATION_MARKER.chars().count();
-    let kept = prefix_chars(text, max_chars.saturating_sub(marker_chars));
-    let mut cut = String::with_capacity(kept.len() + TRUNCATION_MARKER.len());
-    cut.push_str(kept);
+    let head = prefix_chars(text, max_chars.saturating_sub(marker_chars));
+    let mut cut = String::with_capacity(head.len() + TRUNCATION_MARKER.len());
+    cut.push_str(head);
     cut.push_str(TRUNCATION_MARKER);
     Some(cut)
 }
@@ -38,11 +38,11 @@ pub fn truncate_with_marker(text: &str, max_chars: usize) -> Option<String> {
 /// Quotes a value for a reject message, escaping quotes and control characters and cutting
 /// very long values so that a message stays one readable line.
 pub fn quoted(value: &str) -> String {
-    let shown = prefix_chars(value, MAX_QUOTED_CHARS);
-    if shown.len() < value.len() {
-        format!("{shown:?}…")
+    let preview = prefix_chars(value, MAX_QUOTED_CHARS);
+    if preview.len() < value.len() {
+        format!("{preview:?}…")
     } else {
-        format!("{shown:?}")
+        format!("{preview:?}")
     }
 }
 
@@ -71,10 +71,10 @@ mod tests {
         assert_eq!(cut.chars().count(), 500);
         assert!(cut.ends_with(TRUNCATION_MARKER));
         assert!(cut.starts_with("ÑÑÑ"));
-        let kept = 500 - TRUNCATION_MARKER.chars().count();
+        let text_chars = 500 - TRUNCATION_MARKER.chars().count();
         assert_eq!(
             cut.trim_end_matches(TRUNCATION_MARKER).chars().count(),
-            kept
+            text_chars
         );
     }
 
@@ -84,8 +84,8 @@ mod tests {
         assert_eq!(quoted("a\"b\n"), "\"a\\\"b\\n\"");
         assert_eq!(quoted("bücher"), "\"bücher\"");
         let long = "x".repeat(300);
-        let shown = quoted(&long);
-        assert!(shown.ends_with("\"…"));
-        assert_eq!(shown.chars().count(), 200 + 3);
+        let preview = quoted(&long);
+        assert!(preview.ends_with("\"…"));
+        assert_eq!(preview.chars().count(), 200 + 3);
     }
 }
