@@ -9,10 +9,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use feedpipe_pipeline::record::Origin;
 use feedpipe_pipeline::{FeedCatalog, Indicator, IndicatorType, Item, ItemState, Record};
-use feedpipe_stages::text::TRUNCATION_MARKER;
 use feedpipe_stages::{RateConfig, standard_stages};
 use simd_json::OwnedValue;
 use simd_json::prelude::*;
+
+mod common;
+use common::assert_no_field_lost;
 
 fn sample_dir() -> Option<PathBuf> {
     let candidates = [
@@ -190,47 +192,4 @@ fn check_phishing(record: &OwnedValue, indicator: &Indicator) {
     );
     assert!(whois.contains("org: GitHub, Inc."), "{whois}");
     assert_no_field_lost(record, indicator);
-}
-
-/// Checks that every non-null field shows up in the summary, the rating, the confidence, a
-/// parsed date or an attribute.
-fn assert_no_field_lost(record: &OwnedValue, indicator: &Indicator) {
-    let object = record.as_object().unwrap();
-    for (name, value) in object.iter() {
-        if value.is_null() {
-            continue;
-        }
-        let used = match name.as_str() {
-            "ip" => indicator.summary == value.as_str().unwrap(),
-            "popularity" => i64::from(indicator.rating) == 6 - value.as_i64().unwrap(),
-            "threat_score" => i64::from(indicator.confidence) == value.as_i64().unwrap(),
-            "first_seen" => indicator.first_seen.is_some(),
-            "last_seen" => indicator.last_seen.is_some(),
-            _ => false,
-        };
-        let expected: Vec<String> = match value.as_object() {
-            Some(nested) => nested
-                .iter()
-                .filter(|(_, inner)| !inner.is_null())
-                .map(|(key, inner)| format!("{key}: {}", inner.as_str().unwrap_or_default()))
-                .collect(),
-            None => vec![value.as_str().map_or_else(|| value.encode(), str::to_owned)],
-        };
-        // An attribute cut to the length limit keeps what fits before the marker.
-        let in_attribute = indicator.attributes.iter().any(|attribute| {
-            let fallback = attribute.attribute_type == "Additional Analysis and Context";
-            let truncated = attribute.value.ends_with(TRUNCATION_MARKER);
-            let found = expected
-                .iter()
-                .filter(|text| attribute.value.contains(text.as_str()))
-                .count();
-            let complete = found == expected.len() || (truncated && found > 0);
-            complete && (!fallback || attribute.value.starts_with(&format!("{name}:")))
-        });
-        assert!(
-            used || in_attribute,
-            "field {name} of {} is lost: {indicator:?}",
-            record.encode()
-        );
-    }
 }
