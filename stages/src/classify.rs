@@ -38,6 +38,7 @@ impl ClassifyStage {
         let OwnedValue::Object(object) = &record.value else {
             return Err(ClassifyError::NotAnObject {
                 kind: json_kind(&record.value),
+                value: record.value.encode(),
             });
         };
 
@@ -262,7 +263,17 @@ mod tests {
             let (code, message) = rejected("IP Reputation", json);
             assert_eq!(code, "not_an_object", "{json}");
             assert!(message.contains(kind), "{message}");
+            assert!(message.starts_with("record \""), "{message}");
         }
+    }
+
+    #[test]
+    fn not_an_object_message_shows_value() {
+        let (_, message) = rejected("IP Reputation", r#"["1.2.3.4"]"#);
+        assert_eq!(
+            message,
+            r#"record "[\"1.2.3.4\"]" is a JSON array, expected an object with a key field"#
+        );
     }
 
     #[test]
