@@ -53,7 +53,7 @@ pub fn hash_summary(record: &Object) -> Result<String, ClassifyError> {
     Ok(hashes.join(" : "))
 }
 
-/// Checks whether a hash field holds the empty string, which counts as an absent hash. Spaces
+/// Checks whether a hash field contains the empty string, which counts as an absent hash. Spaces
 /// are not trimmed, so `" "` is an invalid hash.
 fn is_blank(value: &simd_json::OwnedValue) -> bool {
     value.as_str().is_some_and(str::is_empty)

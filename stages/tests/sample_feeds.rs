@@ -1,7 +1,7 @@
 //! Runs classify, tag and rate over published Kaspersky sample records and checks the outcomes
 //! the mapping rules demand. The samples live outside the repository, so the directory is taken
-//! from `FEEDPIPE_SAMPLE_FEEDS`, else the shared project directory. The test is skipped with a
-//! message when neither exists.
+//! from `FEEDPIPE_SAMPLE_FEEDS`, else from a `shared/feeds` directory beside the crate or one of
+//! its parents. The test is skipped with a message when there is none.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,13 +16,16 @@ use simd_json::prelude::*;
 mod common;
 use common::assert_no_field_lost;
 
+/// Returns `FEEDPIPE_SAMPLE_FEEDS` when set, else the first `shared/feeds` directory found beside
+/// the crate or one of its parent directories.
 fn sample_dir() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("FEEDPIPE_SAMPLE_FEEDS").map(PathBuf::from),
-        Some(PathBuf::from("/work/shared/feeds")),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/feeds")),
-    ];
-    candidates.into_iter().flatten().find(|dir| dir.is_dir())
+    if let Some(dir) = std::env::var_os("FEEDPIPE_SAMPLE_FEEDS") {
+        return Some(PathBuf::from(dir)).filter(|dir| dir.is_dir());
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|ancestor| ancestor.join("shared").join("feeds"))
+        .find(|dir| dir.is_dir())
 }
 
 /// Reads every `*.json` sample, detects its feed from the file name and runs the standard
