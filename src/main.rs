@@ -1,1 +1,52 @@
-fn main() {}
+//! The `feedpipe` command: runs Kaspersky feeds through the pipeline into a sink, prints the
+//! feed catalog, and serves a ThreatConnect batch API emulator.
+//!
+//! Exit status: 0 when the run completed (rejected records included); 2 for bad usage or
+//! configuration; 3 when a feed source was broken (the feed stopped early, after everything
+//! before the break was delivered and counted); 4 when the sink failed.
+
+mod cli;
+mod config;
+mod emulate;
+mod run;
+mod summary;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command, EmulateCommand};
+
+/// Exit status for bad usage or configuration.
+pub const EXIT_CONFIG: u8 = 2;
+/// Exit status when a feed source was broken.
+pub const EXIT_SOURCE: u8 = 3;
+/// Exit status when the sink failed.
+pub const EXIT_SINK: u8 = 4;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match cli.command {
+        Command::Feeds(args) => {
+            summary::print_catalog(args.json);
+            ExitCode::SUCCESS
+        }
+        Command::Run(args) => run::run(*args),
+        Command::Emulate(EmulateCommand::Threatconnect(args)) => emulate::threatconnect(args),
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

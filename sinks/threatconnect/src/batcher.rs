@@ -1,0 +1,357 @@
+//! Groups deliveries into batch jobs bounded by indicator count and by upload bytes.
+//!
+//! Each indicator is encoded once, as `serde_json::to_value(&indicator)` serialized, and
+//! appended to the job's upload body `{"indicator":[…]}`. A job never contains more than the
+//! configured indicator count, and its whole body never exceeds the byte limit, which is the
+//! configured `max_job_bytes` or the lower limit a ThreatConnect server stated in a "File size
+//! greater than allowable limit" response. An indicator too large for any job is rejected at once.
+//!
+//! A job keeps, per indicator, only the origin and the type and summary (to match
+//! ThreatConnect's error records to deliveries), not the whole indicator.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use feedpipe_pipeline::ledger::Reject;
+use feedpipe_pipeline::record::Origin;
+use feedpipe_pipeline::{Delivery, IndicatorType};
+
+const BODY_PREFIX: &[u8] = b"{\"indicator\":[";
+const BODY_SUFFIX: &[u8] = b"]}";
+
+/// The part of a delivery a job keeps: its origin, type and summary.
+#[derive(Clone, Debug)]
+pub struct JobEntry {
+    pub origin: Origin,
+    pub indicator_type: IndicatorType,
+    pub summary: String,
+}
+
+/// The indicators of one job and its encoded upload body.
+#[derive(Clone, Debug)]
+pub struct JobPayload {
+    pub entries: Vec<JobEntry>,
+    body: Bytes,
+    /// Byte range of each indicator object inside `body`, in entry order.
+    items: Vec<Range<usize>>,
+}
+
+impl JobPayload {
+    /// Returns the upload body, `{"indicator":[…]}`.
+    pub fn body(&self) -> Bytes {
+        self.body.clone()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn byte_len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// Splits the job into two jobs of half the indicators each (the first half gets the
+    /// smaller share when the count is odd). Needs at least two indicators.
+    pub fn split_halves(self) -> (JobPayload, JobPayload) {
+        assert!(self.len() >= 2, "a job of one indicator cannot be split");
+        let middle = self.len() / 2;
+        let mut first = JobBuilder::default();
+        let mut second = JobBuilder::default();
+        for (index, (entry, range)) in self.entries.into_iter().zip(self.items).enumerate() {
+            let target = if index < middle {
+                &mut first
+            } else {
+                &mut second
+            };
+            target.push(entry, &self.body[range]);
+        }
+        (first.finish(), second.finish())
+    }
+}
+
+#[derive(Default)]
+struct JobBuilder {
+    entries: Vec<JobEntry>,
+    body: Vec<u8>,
+    items: Vec<Range<usize>>,
+}
+
+impl JobBuilder {
+    /// Returns the body size after appending an item of `item_len` bytes.
+    fn size_with(&self, item_len: usize) -> usize {
+        let current = if self.body.is_empty() {
+            BODY_PREFIX.len()
+        } else {
+            self.body.len() + 1
+        };
+        current + item_len + BODY_SUFFIX.len()
+    }
+
+    fn push(&mut self, entry: JobEntry, item: &[u8]) {
+        if self.body.is_empty() {
+            self.body.extend_from_slice(BODY_PREFIX);
+        } else {
+            self.body.push(b',');
+        }
+        let start = self.body.len();
+        self.body.extend_from_slice(item);
+        self.items.push(start..self.body.len());
+        self.entries.push(entry);
+    }
+
+    fn finish(mut self) -> JobPayload {
+        if self.body.is_empty() {
+            self.body.extend_from_slice(BODY_PREFIX);
+        }
+        self.body.extend_from_slice(BODY_SUFFIX);
+        JobPayload {
+            entries: self.entries,
+            body: Bytes::from(self.body),
+            items: self.items,
+        }
+    }
+}
+
+/// Accumulates deliveries into jobs.
+pub struct Batcher {
+    max_indicators: usize,
+    max_bytes: Arc<AtomicUsize>,
+    current: JobBuilder,
+}
+
+impl Batcher {
+    /// Creates a batcher; `max_bytes` is shared with the job tasks, which lower it when the
+    /// server states a smaller upload limit.
+    pub fn new(max_indicators: usize, max_bytes: Arc<AtomicUsize>) -> Self {
+        Batcher {
+            max_indicators,
+            max_bytes,
+            current: JobBuilder::default(),
+        }
+    }
+
+    /// Adds one delivery; a job that became full is appended to `ready`. An indicator that
+    /// cannot be encoded, or that alone exceeds the byte limit, is returned as rejected.
+    pub fn push(
+        &mut self,
+        delivery: Delivery,
+        ready: &mut Vec<JobPayload>,
+    ) -> Result<(), Box<(Origin, Reject)>> {
+        let Delivery { origin, indicator } = delivery;
+        let item =
+            match serde_json::to_value(&indicator).and_then(|value| serde_json::to_vec(&value)) {
+                Ok(item) => item,
+                Err(error) => {
+                    let reject = Reject::new(
+                        "encode_failed",
+                        format!("cannot encode indicator {:?}: {error}", indicator.summary),
+                    );
+                    return Err(Box::new((origin, reject)));
+                }
+            };
+
+        let max_bytes = self.max_bytes.load(Ordering::Relaxed);
+        let alone = BODY_PREFIX.len() + item.len() + BODY_SUFFIX.len();
+        if alone > max_bytes {
+            let reject = Reject::new(
+                "too_large",
+                format!(
+                    "indicator {:?} encodes to {alone} bytes, above the job limit of {max_bytes} \
+                     bytes",
+                    indicator.summary
+                ),
+            );
+            return Err(Box::new((origin, reject)));
+        }
+
+        if !self.current.entries.is_empty() && self.current.size_with(item.len()) > max_bytes {
+            ready.push(self.take());
+        }
+        let entry = JobEntry {
+            origin,
+            indicator_type: indicator.indicator_type,
+            summary: indicator.summary,
+        };
+        self.current.push(entry, &item);
+        if self.current.entries.len() >= self.max_indicators {
+            ready.push(self.take());
+        }
+        Ok(())
+    }
+
+    /// Returns the partly filled job, if any.
+    pub fn flush(&mut self) -> Option<JobPayload> {
+        if self.current.entries.is_empty() {
+            None
+        } else {
+            Some(self.take())
+        }
+    }
+
+    /// Number of indicators waiting in the unfinished job.
+    pub fn pending(&self) -> usize {
+        self.current.entries.len()
+    }
+
+    fn take(&mut self) -> JobPayload {
+        std::mem::take(&mut self.current).finish()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use bytes::Bytes;
+    use feedpipe_pipeline::Indicator;
+    use feedpipe_pipeline::catalog::FEEDS;
+
+    use super::*;
+
+    pub(crate) fn delivery(offset: u64, summary: &str) -> Delivery {
+        let mut indicator = Indicator::new(IndicatorType::Host, summary);
+        indicator.rating = 3;
+        indicator.confidence = 80;
+        indicator.add_tag("Kaspersky");
+        Delivery {
+            origin: Origin {
+                feed: &FEEDS[0],
+                source: Arc::from("feed.json"),
+                offset,
+                raw: Bytes::from(format!("{{\"mask\":\"{summary}\"}}")),
+            },
+            indicator,
+        }
+    }
+
+    fn batcher(count: usize, bytes: usize) -> Batcher {
+        Batcher::new(count, Arc::new(AtomicUsize::new(bytes)))
+    }
+
+    fn parse(payload: &JobPayload) -> Vec<serde_json::Value> {
+        let value: serde_json::Value = serde_json::from_slice(&payload.body()).unwrap();
+        value["indicator"].as_array().unwrap().clone()
+    }
+
+    #[test]
+    fn jobs_bounded_by_count() {
+        let mut batcher = batcher(3, 1_000_000);
+        let mut ready = Vec::new();
+        for index in 0..7 {
+            batcher
+                .push(delivery(index, &format!("host{index}.example")), &mut ready)
+                .unwrap();
+        }
+        assert_eq!(ready.len(), 2);
+        assert_eq!(ready[0].len(), 3);
+        assert_eq!(ready[1].len(), 3);
+        assert_eq!(batcher.pending(), 1);
+        let last = batcher.flush().unwrap();
+        assert_eq!(last.len(), 1);
+        assert!(batcher.flush().is_none());
+        assert_eq!(parse(&ready[1])[0]["summary"], "host3.example");
+    }
+
+    #[test]
+    fn jobs_bounded_by_bytes() {
+        let item_len = serde_json::to_vec(
+            &serde_json::to_value(&delivery(0, "h00.example").indicator).unwrap(),
+        )
+        .unwrap()
+        .len();
+        // Room for exactly two items: prefix + item + ',' + item + suffix.
+        let limit = BODY_PREFIX.len() + 2 * item_len + 1 + BODY_SUFFIX.len();
+        let mut batcher = batcher(100, limit);
+        let mut ready = Vec::new();
+        for index in 0..5 {
+            batcher
+                .push(delivery(index, &format!("h{index:02}.example")), &mut ready)
+                .unwrap();
+        }
+        assert_eq!(ready.len(), 2);
+        for payload in &ready {
+            assert_eq!(payload.len(), 2);
+            assert_eq!(payload.byte_len(), limit);
+            assert_eq!(parse(payload).len(), 2);
+        }
+    }
+
+    #[test]
+    fn body_is_indicator_value() {
+        let mut batcher = batcher(10, 1_000_000);
+        let mut ready = Vec::new();
+        let sent = delivery(0, "a.example");
+        let expected = serde_json::to_value(&sent.indicator).unwrap();
+        batcher.push(sent, &mut ready).unwrap();
+        let payload = batcher.flush().unwrap();
+        assert_eq!(parse(&payload), vec![expected]);
+        assert_eq!(payload.entries[0].summary, "a.example");
+        assert_eq!(payload.entries[0].origin.offset, 0);
+    }
+
+    #[test]
+    fn oversized_indicator_rejected() {
+        let mut batcher = batcher(10, 64);
+        let mut ready = Vec::new();
+        let rejected = batcher
+            .push(
+                delivery(9, "a-very-long-host-name-for-this-test.example"),
+                &mut ready,
+            )
+            .unwrap_err();
+        assert_eq!(rejected.0.offset, 9);
+        assert_eq!(rejected.1.code, "too_large");
+        assert!(
+            rejected
+                .1
+                .message
+                .contains("above the job limit of 64 bytes")
+        );
+        assert!(batcher.flush().is_none());
+    }
+
+    #[test]
+    fn lowered_limit_applies_to_next_push() {
+        let limit = Arc::new(AtomicUsize::new(1_000_000));
+        let mut batcher = Batcher::new(100, limit.clone());
+        let mut ready = Vec::new();
+        batcher.push(delivery(0, "a.example"), &mut ready).unwrap();
+        limit.store(BODY_PREFIX.len() + 120, Ordering::Relaxed);
+        batcher.push(delivery(1, "b.example"), &mut ready).unwrap();
+        assert_eq!(ready.len(), 1);
+        assert_eq!(ready[0].len(), 1);
+    }
+
+    #[test]
+    fn split_halves_keeps_order_and_bytes() {
+        let mut batcher = batcher(100, 1_000_000);
+        let mut ready = Vec::new();
+        for index in 0..5 {
+            batcher
+                .push(delivery(index, &format!("s{index}.example")), &mut ready)
+                .unwrap();
+        }
+        let payload = batcher.flush().unwrap();
+        let all = parse(&payload);
+        let (first, second) = payload.split_halves();
+        assert_eq!(first.len(), 2);
+        assert_eq!(second.len(), 3);
+        let mut rejoined = parse(&first);
+        rejoined.extend(parse(&second));
+        assert_eq!(rejoined, all);
+        let offsets: Vec<u64> = first
+            .entries
+            .iter()
+            .chain(&second.entries)
+            .map(|entry| entry.origin.offset)
+            .collect();
+        assert_eq!(offsets, vec![0, 1, 2, 3, 4]);
+        let (one, two) = first.split_halves();
+        assert_eq!((one.len(), two.len()), (1, 1));
+        assert_eq!(parse(&two)[0]["summary"], "s1.example");
+    }
+}

@@ -1,0 +1,145 @@
+//! The TOML configuration file. Every key is optional; command-line flags override the file.
+//! Relative paths are taken from the working directory.
+
+use std::path::{Path, PathBuf};
+
+use feedpipe_pipeline::runner::RunnerConfig;
+use feedpipe_pipeline::splitter::SplitterConfig;
+use feedpipe_sink_file::FileFormat;
+use feedpipe_sink_threatconnect::ThreatConnectSinkConfig;
+use feedpipe_stages::RateConfig;
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub run: RunSection,
+    pub pipeline: PipelineSection,
+    pub stages: StagesSection,
+    pub sink: SinkSection,
+}
+
+/// Which sink a run writes to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// JSONL or CSV file (`--output`, `--format`).
+    #[default]
+    File,
+    /// Count indicators as delivered and drop them (profiling).
+    Null,
+    /// ThreatConnect v2 batch API.
+    Threatconnect,
+}
+
+/// `[run]`: what to read and where results go.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunSection {
+    /// Feed files or directories read when the command line names none.
+    pub feeds: Vec<PathBuf>,
+    /// Feed name or ID for every input, overriding file-name detection.
+    pub feed: Option<String>,
+    /// Sink; default `file`.
+    pub sink: Option<SinkKind>,
+    /// File sink output; default `feedpipe-output/indicators.jsonl` (`.csv` for CSV).
+    pub output: Option<PathBuf>,
+    /// File sink format; default `jsonl`.
+    pub format: Option<FileFormat>,
+    /// Rejects file; default beside the output, `<output stem>.rejects.jsonl`.
+    pub rejects: Option<PathBuf>,
+    /// Where to write the run summary as JSON; default none.
+    pub summary_json: Option<PathBuf>,
+}
+
+/// `[pipeline]`: sizing of the pipeline. Peak memory is about
+/// `workers × (2 × channel_capacity + 1) + 1` batches of `batch_bytes` (plus their parsed form),
+/// plus the sink's in-flight requests.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineSection {
+    /// Records per batch; default 1024.
+    pub batch_records: usize,
+    /// Raw bytes per batch; default 1048576 (1 MiB).
+    pub batch_bytes: usize,
+    /// Batches queued per worker in each direction; default 2.
+    pub channel_capacity: usize,
+    /// Worker threads for parsing and stages; default: the number of CPU cores.
+    pub workers: Option<usize>,
+    /// Bytes per read from the source; default 262144 (256 KiB).
+    pub read_buffer_bytes: usize,
+    /// Maximum bytes of one feed element; longer elements are rejected; default 1048576 (1 MiB).
+    pub max_element_bytes: usize,
+}
+
+impl Default for PipelineSection {
+    fn default() -> Self {
+        let runner = RunnerConfig::default();
+        PipelineSection {
+            batch_records: runner.batch_records,
+            batch_bytes: runner.batch_bytes,
+            channel_capacity: runner.channel_capacity,
+            workers: None,
+            read_buffer_bytes: runner.splitter.read_buffer_bytes,
+            max_element_bytes: runner.splitter.max_element_bytes,
+        }
+    }
+}
+
+impl PipelineSection {
+    /// Returns the runner configuration, checking that every size is positive.
+    pub fn runner_config(&self) -> Result<RunnerConfig, String> {
+        let checks = [
+            ("batch_records", self.batch_records),
+            ("batch_bytes", self.batch_bytes),
+            ("channel_capacity", self.channel_capacity),
+            ("read_buffer_bytes", self.read_buffer_bytes),
+            ("max_element_bytes", self.max_element_bytes),
+            ("workers", self.workers.unwrap_or(1)),
+        ];
+        for (name, value) in checks {
+            if value == 0 {
+                return Err(format!("[pipeline] {name} must be at least 1, not 0"));
+            }
+        }
+        Ok(RunnerConfig {
+            batch_records: self.batch_records,
+            batch_bytes: self.batch_bytes,
+            channel_capacity: self.channel_capacity,
+            workers: self
+                .workers
+                .unwrap_or_else(|| RunnerConfig::default().workers),
+            splitter: SplitterConfig {
+                read_buffer_bytes: self.read_buffer_bytes,
+                max_element_bytes: self.max_element_bytes,
+            },
+        })
+    }
+}
+
+/// `[stages]`: stage settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StagesSection {
+    /// `[stages.rate]`: threat rating, confidence and context attributes.
+    pub rate: RateConfig,
+}
+
+/// `[sink]`: per-sink settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SinkSection {
+    /// `[sink.threatconnect]`: the ThreatConnect batch sink.
+    pub threatconnect: ThreatConnectSinkConfig,
+}
+
+impl Config {
+    /// Reads a configuration file.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("cannot read configuration {}: {error}", path.display()))?;
+        toml::from_str(&text)
+            .map_err(|error| format!("invalid configuration {}: {error}", path.display()))
+    }
+}

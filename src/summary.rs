@@ -1,0 +1,148 @@
+//! The end-of-run summary on stderr and as JSON, and the catalog listing.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use feedpipe_pipeline::Summary;
+use feedpipe_pipeline::catalog::FEEDS;
+use serde::Serialize;
+
+/// The summary of a run, as printed and as written by `--summary-json`.
+#[derive(Serialize)]
+pub struct Report {
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// Whether `read = delivered + rejected + filtered` holds for every source.
+    pub balanced: bool,
+    pub rejects_file: String,
+}
+
+impl Report {
+    pub fn new(summary: Summary, rejects: &Path) -> Self {
+        let balanced = summary.sources.iter().all(|source| source.balanced());
+        Report {
+            summary,
+            balanced,
+            rejects_file: rejects.display().to_string(),
+        }
+    }
+
+    /// Renders the per-feed counts as a table, with the reasons under each feed.
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<24} {:>10} {:>10} {:>10} {:>10}  source",
+            "feed", "read", "delivered", "rejected", "filtered"
+        );
+        for source in &self.summary.sources {
+            let _ = writeln!(
+                out,
+                "{:<24} {:>10} {:>10} {:>10} {:>10}  {}",
+                source.feed,
+                source.read,
+                source.delivered,
+                source.rejected,
+                source.filtered,
+                source.source
+            );
+            for (reason, count) in &source.rejected_by_reason {
+                let _ = writeln!(out, "    rejected {count:>8}  {reason}");
+            }
+            for (reason, count) in &source.filtered_by_reason {
+                let _ = writeln!(out, "    filtered {count:>8}  {reason}");
+            }
+            if let Some(error) = &source.error {
+                let _ = writeln!(out, "    stopped early: {error}");
+            }
+        }
+        let summary = &self.summary;
+        let _ = writeln!(
+            out,
+            "{:<24} {:>10} {:>10} {:>10} {:>10}",
+            "total", summary.read, summary.delivered, summary.rejected, summary.filtered
+        );
+        for (key, value) in &summary.sink {
+            let _ = writeln!(out, "    {key}: {value}");
+        }
+        for (key, value) in &summary.stages {
+            let _ = writeln!(out, "    {key}: {value}");
+        }
+        if summary.rejected > 0 {
+            let _ = writeln!(out, "rejected records: {}", self.rejects_file);
+        }
+        if !self.balanced {
+            let _ = writeln!(
+                out,
+                "warning: read ≠ delivered + rejected + filtered for some source; the run stopped \
+                 before every record reached an outcome"
+            );
+        }
+        out
+    }
+
+    /// Writes the report as pretty JSON.
+    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(path, json)
+    }
+}
+
+#[derive(Serialize)]
+struct CatalogRow {
+    name: &'static str,
+    id: Option<u32>,
+    prefix: &'static str,
+    indicator_types: Vec<&'static str>,
+    tags: &'static [&'static str],
+    tag_fields: &'static [&'static str],
+    superseded_by: Option<&'static str>,
+}
+
+/// Prints the feed catalog as a table or as JSON.
+pub fn print_catalog(json: bool) {
+    let rows: Vec<CatalogRow> = FEEDS
+        .iter()
+        .map(|spec| CatalogRow {
+            name: spec.name,
+            id: spec.id,
+            prefix: spec.prefix,
+            indicator_types: spec
+                .indicator_types
+                .iter()
+                .map(|kind| kind.as_str())
+                .collect(),
+            tags: spec.tags,
+            tag_fields: spec.tag_fields,
+            superseded_by: spec.superseded_by,
+        })
+        .collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).expect("catalog rows serialize")
+        );
+        return;
+    }
+    println!(
+        "{:<22} {:>4}  {:<32} {:<22} {:<34} tag fields",
+        "feed", "id", "file prefix", "indicator types", "tags"
+    );
+    for row in rows {
+        let id = row.id.map_or_else(|| "-".to_owned(), |id| id.to_string());
+        let fields = if row.tag_fields.is_empty() {
+            "-".to_owned()
+        } else {
+            row.tag_fields.join(", ")
+        };
+        println!(
+            "{:<22} {:>4}  {:<32} {:<22} {:<34} {}",
+            row.name,
+            id,
+            row.prefix,
+            row.indicator_types.join(", "),
+            row.tags.join(", "),
+            fields
+        );
+    }
+}
