@@ -18,6 +18,11 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, EmulateCommand};
 
+/// Records are parsed on worker threads and freed on the async side; mimalloc handles that
+/// cross-thread allocation pattern far better than the system allocator (see docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit status for bad usage or configuration.
 pub const EXIT_CONFIG: u8 = 2;
 /// Exit status when a feed source was broken.

@@ -1,6 +1,7 @@
 //! Record values as readable attribute text. A nested object becomes one `key: value` line per
 //! field, an array one line per element, and deeper levels are written inline as `{key: value,
-//! …}` and `[a, b]`. `null` values are skipped at every level. Object fields keep the record's
+//! …}` and `[a, b]`. `null` values and blank strings carry
+//! nothing and are skipped at every level. Object fields keep the record's
 //! order where simd-json keeps it (see [`ordered_entries`]), so the same record always renders
 //! the same text.
 
@@ -41,7 +42,7 @@ fn render_line(value: &OwnedValue) -> Option<String> {
     }
 }
 
-/// Renders a value on one line; `None` for `null`.
+/// Renders a value on one line. Returns `None` for `null` and blank strings.
 fn render_inline(value: &OwnedValue) -> Option<String> {
     match value {
         OwnedValue::Array(elements) => {
@@ -49,7 +50,9 @@ fn render_inline(value: &OwnedValue) -> Option<String> {
             Some(format!("[{}]", items.join(", ")))
         }
         OwnedValue::Object(object) => Some(format!("{{{}}}", inline_fields(object).join(", "))),
-        scalar => scalar_text(scalar).map(|text| text.into_owned()),
+        scalar => scalar_text(scalar)
+            .filter(|text| !text.trim().is_empty())
+            .map(|text| text.into_owned()),
     }
 }
 
@@ -118,6 +121,16 @@ mod tests {
             render(json).unwrap(),
             "owner: {name: Example, codes: [A, B]}\nranges: [[1, 2], {}]"
         );
+    }
+
+    #[test]
+    fn blank_strings_are_skipped() {
+        assert_eq!(
+            render(r#"["Government", "", "  ", "Energy"]"#).unwrap(),
+            "Government\nEnergy"
+        );
+        assert_eq!(render(r#"{"a": "", "b": "x"}"#).unwrap(), "b: x");
+        assert_eq!(render(r#"{"a": ["", "y"]}"#).unwrap(), "a: [y]");
     }
 
     #[test]
