@@ -393,7 +393,7 @@ const WHOLE_DIRECTORY: [FeedOutcome; 24] = [
         "APT_IP_Data_Feed_261201_0900.json",
         "APT IP",
         [7, 5, 2, 0],
-        &[("invalid_ip", 1), ("missing_field", 1)],
+        &[("invalid_ip", 2)],
         &[],
     ),
     outcome(
@@ -434,8 +434,8 @@ const WHOLE_DIRECTORY: [FeedOutcome; 24] = [
     outcome(
         "Demo_APT_IP_Data_Feed_261201_0900.json",
         "Demo APT IP",
-        [6, 5, 1, 0],
-        &[("missing_field", 1)],
+        [6, 4, 2, 0],
+        &[("invalid_ip", 1), ("missing_field", 1)],
         &[],
     ),
     outcome(
@@ -489,19 +489,19 @@ fn whole_directory_counts_per_feed() {
         assert!(source.get("error").is_none(), "{file} stopped early");
     }
     assert_eq!(run.summary["read"], 184);
-    assert_eq!(run.summary["delivered"], 126);
-    assert_eq!(run.summary["rejected"], 27);
+    assert_eq!(run.summary["delivered"], 125);
+    assert_eq!(run.summary["rejected"], 28);
     assert_eq!(run.summary["filtered"], 31);
     assert_accounting(&run.summary);
 
     assert_eq!(
         run.indicators.len(),
-        126,
+        125,
         "one output line per delivered record"
     );
     assert_eq!(
         run.rejects.len(),
-        27,
+        28,
         "one rejects line per rejected record"
     );
     let rejects_path = run.dir.path().join("indicators.rejects.jsonl");
@@ -838,13 +838,12 @@ fn delivered_summaries_per_feed() {
 
     let expected: [(&str, &[&str]); 4] = [
         (
-            // `"203.0.113.44 "` is trimmed; an IPv4-mapped IPv6 address stays IPv6.
+            // An IPv4-mapped IPv6 address stays IPv6.
             "Demo_APT_IP_Data_Feed_261201_0900.json",
             &[
                 "192.0.2.4",
                 "198.51.100.44",
                 "2001:db8::44",
-                "203.0.113.44",
                 "::ffff:192.0.2.45",
             ],
         ),
@@ -977,9 +976,16 @@ fn rejects_point_at_their_elements() {
         (
             "APT_IP_Data_Feed_261201_0900.json",
             1377,
-            "missing_field",
+            "invalid_ip",
             "ip",
-            "",
+            r#"invalid IP address "" in field"#,
+        ),
+        (
+            "Demo_APT_IP_Data_Feed_261201_0900.json",
+            679,
+            "invalid_ip",
+            "ip",
+            r#""203.0.113.44 ""#,
         ),
         (
             "Demo_Malicious_Hash_Data_Feed_261201_0900.json.gz",
@@ -1430,13 +1436,13 @@ fn oversized_elements_are_rejected() {
     assert_eq!(run.status, 0, "stderr: {}", run.stderr);
     let source = &run.summary["sources"][0];
     assert_eq!(source["read"], 6);
-    assert_eq!(source["delivered"], 2);
+    assert_eq!(source["delivered"], 1);
     assert_eq!(
         source["rejected_by_reason"],
-        json!({"oversized_element": 3, "missing_field": 1})
+        json!({"oversized_element": 3, "invalid_ip": 1, "missing_field": 1})
     );
     assert_accounting(&run.summary);
-    assert_eq!(run.summaries(), ["203.0.113.44", "::ffff:192.0.2.45"]);
+    assert_eq!(run.summaries(), ["::ffff:192.0.2.45"]);
 
     let path = "examples/feeds/Demo_APT_IP_Data_Feed_261201_0900.json";
     let bytes = feed_bytes(path);
@@ -1495,7 +1501,7 @@ fn csv_has_row_per_indicator() {
     assert_eq!(result.status.code(), Some(0));
 
     let rows = read_csv(&output);
-    assert_eq!(rows.len(), 126);
+    assert_eq!(rows.len(), 125);
     let row = rows
         .iter()
         .find(|row| &row[1] == "2001:db8::ff00:42:8329")
@@ -1551,8 +1557,8 @@ fn null_sink_writes_no_output() {
     assert_eq!(result.status.code(), Some(0));
 
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
-    assert_eq!(summary["delivered"], 126);
-    assert_eq!(summary["rejected"], 27);
+    assert_eq!(summary["delivered"], 125);
+    assert_eq!(summary["rejected"], 28);
     assert_eq!(summary["filtered"], 31);
     assert_accounting(&summary);
     assert!(!output.exists(), "the null sink writes no output file");
