@@ -1046,8 +1046,17 @@ fn precedence_filters_ordinary_feeds() {
         "examples/feeds/Vulnerability_Data_Feed_261201_0900.json",
         "examples/feeds/ICS_Vulnerability_Data_Feed_261201_0900.json",
         "examples/feeds/Malicious_URL_Data_Feed_261201_0900.json",
+        "-v",
     ]);
     assert_eq!(run.status, 0, "stderr: {}", run.stderr);
+    // With -v the log names the superseding feed.
+    let skip_line = run
+        .stderr
+        .lines()
+        .find(|line| line.contains("Skipping feed"))
+        .unwrap_or_else(|| panic!("no skip line in stderr: {}", run.stderr));
+    assert!(skip_line.contains("Vulnerability_Data_Feed"), "{skip_line}");
+    assert!(skip_line.contains("\"ICS Vulnerability\""), "{skip_line}");
 
     let vulnerability = run.source("Vulnerability_Data_Feed_261201_0900.json");
     assert_eq!(vulnerability["filtered"], 8);
@@ -1374,6 +1383,8 @@ fn bom_and_whitespace_are_accepted() {
 
 #[test]
 fn empty_array_reads_nothing() {
+    // NOTE: the summary lists no source for a feed without records, so only the totals are
+    // checked here.
     let run = run_broken("IP_Reputation_Data_Feed_empty.json");
     assert_eq!(run.status, 0, "stderr: {}", run.stderr);
     assert_eq!(run.summary["read"], 0);
