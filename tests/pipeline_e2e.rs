@@ -998,6 +998,12 @@ fn rejects_point_at_their_elements() {
     for (file, offset, code, field, value) in cases {
         let path = format!("{FEEDS}/{file}");
         let reject = run.reject(&path, offset);
+        let feed = WHOLE_DIRECTORY
+            .iter()
+            .find(|outcome| outcome.file == file)
+            .map(|outcome| outcome.feed)
+            .unwrap();
+        assert_eq!(reject["feed"], feed, "{file} at {offset}");
         assert_eq!(reject["code"], code, "{file} at {offset}");
         let reason = reject["reason"].as_str().unwrap();
         assert!(
