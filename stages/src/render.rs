@@ -25,7 +25,7 @@ pub fn render_value(value: &OwnedValue) -> Option<String> {
                 &mut out,
                 "\n",
                 ordered_entries(object).into_iter(),
-                |out, entry| write_field(out, entry),
+                write_field,
             );
         }
         scalar => {
