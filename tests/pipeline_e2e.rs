@@ -1389,10 +1389,12 @@ fn bom_and_whitespace_are_accepted() {
 
 #[test]
 fn empty_array_reads_nothing() {
-    // NOTE: the summary lists no source for a feed without records, so only the totals are
-    // checked here.
     let run = run_broken("IP_Reputation_Data_Feed_empty.json");
     assert_eq!(run.status, 0, "stderr: {}", run.stderr);
+    let sources = run.summary["sources"].as_array().unwrap();
+    assert_eq!(sources.len(), 1, "a feed without records still has its row");
+    assert_eq!(sources[0]["feed"], "IP Reputation");
+    assert_eq!(sources[0]["read"], 0);
     assert_eq!(run.summary["read"], 0);
     assert_eq!(run.summary["delivered"], 0);
     assert!(run.indicators.is_empty());

@@ -93,6 +93,8 @@ impl Runner {
         for (source, superseded_by) in sources.iter().zip(superseded_by) {
             let started = Instant::now();
             tracing::info!(feed = source.feed.name, source = %source.name, "Reading feed.");
+            // Registers the source, so that a feed without records still gets its summary row.
+            self.ledger.add_read(source.feed, &source.name, 0);
             let result = match superseded_by {
                 Some(winner) => self.count_superseded(source, winner).await,
                 None => self.run_source(source, sink).await?,
