@@ -20,7 +20,7 @@ pub struct Config {
     pub sink: SinkSection,
 }
 
-/// Which sink a run writes to.
+/// The sink a run writes to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum SinkKind {
@@ -49,7 +49,7 @@ pub struct RunSection {
     pub format: Option<FileFormat>,
     /// Rejects file; default beside the output, `<output stem>.rejects.jsonl`.
     pub rejects: Option<PathBuf>,
-    /// Where to write the run summary as JSON; default none.
+    /// Path of the run summary as JSON; default none.
     pub summary_json: Option<PathBuf>,
 }
 

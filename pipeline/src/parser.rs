@@ -82,7 +82,7 @@ impl Parser {
                 length,
                 head,
             } => {
-                let kept = if (head.len() as u64) < length {
+                let kept_note = if (head.len() as u64) < length {
                     format!("; the record text holds its first {} bytes", head.len())
                 } else {
                     String::new()
@@ -99,7 +99,7 @@ impl Parser {
                         "oversized_element",
                         format!(
                             "the element at byte {offset} is {length} bytes long, over the \
-                             maximum element size of {max_element_bytes} bytes{kept}"
+                             maximum element size of {max_element_bytes} bytes{kept_note}"
                         ),
                     ),
                 )

@@ -51,7 +51,7 @@ impl Default for RunnerConfig {
     }
 }
 
-/// How a run ended, when the sink did not fail.
+/// The result of a run whose sink did not fail.
 #[derive(Debug, Default)]
 pub struct RunOutcome {
     /// One message per feed that stopped early because its source was broken.
