@@ -118,7 +118,7 @@ pub async fn create(shared: &Arc<Shared>, body: Incoming) -> Response<Body> {
     }
 }
 
-/// Why an uploaded batch file was not accepted.
+/// Reason an uploaded batch file was rejected.
 enum DataError {
     TooLarge { limit: usize },
     Undecodable(InflateError),
@@ -270,8 +270,10 @@ pub async fn create_and_upload(
         .expect("a new job takes its first upload");
 
     let limit = shared.config.synchronous_batch_save_limit;
-    let small = count_items(&data).is_some_and(|items| items <= limit);
-    let synchronous = limit > 0 && small && !acceptance.stalled && acceptance.delay.is_zero();
+    let synchronous = limit > 0
+        && !acceptance.stalled
+        && acceptance.delay.is_zero()
+        && count_items(&data).is_some_and(|items| items <= limit);
     if !synchronous {
         shared.spawn_job(id, data, acceptance);
         return success(201, json!({"batchStatus": {"id": id, "status": "Queued"}}));

@@ -14,7 +14,7 @@ use crate::config::Credentials;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// How a request authenticated.
+/// Authentication method of an accepted request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthMethod {
     Hmac,
@@ -30,7 +30,7 @@ impl AuthMethod {
     }
 }
 
-/// Why a request was not authenticated.
+/// Authentication failure, with ThreatConnect's message text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// No `Authorization` header, or a scheme other than `TC` and `TC-Token`.
@@ -81,7 +81,7 @@ fn signed_message(path_and_query: &str, method: &str, timestamp: i64) -> String 
 }
 
 fn new_mac(secret_key: &str) -> HmacSha256 {
-    // HMAC takes keys of any length, so this cannot fail.
+    // RFC 2104 HMAC is defined for keys of any length, and the hmac crate accepts them all.
     HmacSha256::new_from_slice(secret_key.as_bytes()).expect("HMAC accepts any key length")
 }
 

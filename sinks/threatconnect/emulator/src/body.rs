@@ -45,7 +45,7 @@ pub async fn read_capped(mut body: Incoming, cap: usize) -> Result<CappedBody, h
     })
 }
 
-/// Whether a body is gzip: by `Content-Encoding: gzip` or by the gzip magic bytes.
+/// Returns whether a body is gzip, by `Content-Encoding: gzip` or by the gzip magic bytes.
 pub fn is_gzip(headers: &HeaderMap, data: &[u8]) -> bool {
     let declared = headers
         .get(hyper::header::CONTENT_ENCODING)
@@ -54,7 +54,7 @@ pub fn is_gzip(headers: &HeaderMap, data: &[u8]) -> bool {
     declared || data.starts_with(&[0x1f, 0x8b])
 }
 
-/// Why a gzip body could not be used.
+/// Gzip decompression failure.
 #[derive(Debug, thiserror::Error)]
 pub enum InflateError {
     #[error("decompressed data is larger than {limit} bytes")]

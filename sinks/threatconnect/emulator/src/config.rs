@@ -57,7 +57,7 @@ impl Default for Credentials {
     }
 }
 
-/// Body of the `202` answer to `POST /v2/batch/{id}`.
+/// Body of the `202` response to `POST /v2/batch/{id}`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UploadResponse {
@@ -83,9 +83,9 @@ pub struct AttributeTypes {
 /// `maxSize` of most ThreatConnect attribute types.
 pub const DEFAULT_ATTRIBUTE_MAX_SIZE: usize = 500;
 
-// NOTE: 65,500 for Description and Additional Analysis and Context is the value those types show
-// in `GET /v3/attributeTypes` on ThreatConnect instances seen so far, not a documented constant;
-// configure `types` to match the target instance.
+// NOTE: 65,500 for Description and Additional Analysis and Context is an estimate of what
+// `GET /v3/attributeTypes` returns on ThreatConnect instances, not a documented constant.
+// Configure `types` to match the target instance.
 /// `maxSize` of the long free-text attribute types.
 pub const LONG_TEXT_ATTRIBUTE_MAX_SIZE: usize = 65_500;
 

@@ -1,7 +1,7 @@
 //! Deterministic fault injection: failures counted per endpoint, job delays and clock skew.
 //!
 //! A rule fires for the next `times` requests to its endpoint and then stays inert, so a test
-//! that injects two 503s sees exactly two, whatever the timing. Nothing here is random.
+//! that injects two 503s receives exactly two, whatever the timing. Nothing here is random.
 
 use serde::{Deserialize, Serialize};
 
@@ -47,11 +47,11 @@ pub enum RetryAfter {
     HttpDateIn(u64),
 }
 
-/// What a fault rule does to a matching request.
+/// Action a fault rule takes on a matching request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FaultAction {
-    /// Answer with this status at once, before authentication and without touching any job.
+    /// Respond with this status at once, before authentication and without touching any job.
     Respond {
         status: u16,
         #[serde(default)]
@@ -63,7 +63,7 @@ pub enum FaultAction {
         #[serde(default)]
         content_type: Option<String>,
     },
-    /// Close the connection without reading or answering the request.
+    /// Close the connection without reading the request or sending a response.
     Drop,
     /// Handle the request normally, then close the connection instead of sending a successful
     /// response; the job it created or fed is kept and processed.

@@ -10,7 +10,7 @@ use crate::config::AttributeTypes;
 use crate::job::{Action, Version};
 use crate::values::{self, FileHashes};
 
-/// Longest tag name ThreatConnect accepts, in characters.
+/// Maximum tag name length ThreatConnect accepts, in characters.
 pub const MAX_TAG_LENGTH: usize = 128;
 
 /// Indicator types the emulator accepts, with the field that may carry the summary.
@@ -64,7 +64,7 @@ pub struct IncomingIndicator {
     pub last_seen: Option<String>,
 }
 
-/// What an item is checked against.
+/// Rules an item is checked against.
 pub struct ItemRules<'a> {
     pub attribute_types: &'a AttributeTypes,
     pub action: Action,

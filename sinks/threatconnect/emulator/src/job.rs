@@ -1,12 +1,12 @@
 //! Batch jobs: the job configuration a client sends, and the job's state and counts.
 //!
-//! A job moves only forward through Created → Queued → Running → Completed; there is no failed
+//! A job moves only forward through Created → Queued → Running → Completed. There is no failed
 //! state, so a job that hit errors is Completed with `errorCount > 0`.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// What the job does with the items it receives.
+/// Job action applied to the items it receives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Action {
     /// Create new indicators and update existing ones.
@@ -15,7 +15,7 @@ pub enum Action {
     Delete,
 }
 
-/// How incoming attributes combine with those already on an indicator.
+/// Rule for combining incoming attributes with those already on an indicator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum AttributeWriteType {
     /// Add every incoming attribute, with no duplicate check.
@@ -28,21 +28,21 @@ pub enum AttributeWriteType {
     Static,
 }
 
-/// How incoming tags or security labels combine with existing ones.
+/// Rule for combining incoming tags or security labels with existing ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum SetWriteType {
     Append,
     Replace,
 }
 
-/// Which indicator survives when file hashes match two or more existing File indicators.
+/// Rule for file hashes that match two or more existing File indicators.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum FileMergeMode {
     Distribute,
     Merge,
 }
 
-/// What happens when an incoming hash differs from the existing hash of the same kind.
+/// Rule for an incoming hash that differs from the existing hash of the same kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum HashCollisionMode {
     Split,
@@ -75,13 +75,13 @@ pub struct JobConfig {
     pub version: Version,
 }
 
-/// Why a job configuration was rejected.
+/// Job configuration rejection.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum JobConfigError {
-    /// Malformed configuration: answered with 400.
+    /// Malformed configuration, returned as 400.
     #[error("{0}")]
     Invalid(String),
-    /// An owner that does not exist or is not accessible: answered with 403.
+    /// An owner that does not exist or is not accessible, returned as 403.
     #[error("Owner '{0}' does not exist or you do not have access to it")]
     UnknownOwner(String),
 }
@@ -315,7 +315,7 @@ impl Job {
         }
     }
 
-    /// Returns the state a client sees, without consuming a poll.
+    /// Returns the state reported to a client, without consuming a poll.
     pub fn visible_state(&self) -> JobState {
         if self.state == JobState::Completed && self.running_polls_left > 0 {
             JobState::Running

@@ -21,7 +21,7 @@ pub struct BatchOutcome {
     pub errors: Vec<ItemError>,
 }
 
-/// What a batch file is processed against.
+/// Job facts a batch file is processed against.
 pub struct BatchContext<'a> {
     pub job_id: u64,
     pub config: &'a JobConfig,
@@ -118,7 +118,7 @@ pub fn process_batch(
         }
     }
 
-    // NOTE: groups and associations are not emulated; each one is reported as an item error so
+    // NOTE: groups and associations are not emulated. Each one is reported as an item error, so
     // that a client sending them notices instead of losing them silently.
     for item in groups {
         let result = Err((
@@ -271,7 +271,10 @@ fn json_path_at(data: &[u8], offset: usize) -> String {
                 }
             }
             b',' => match stack.last_mut() {
-                Some(Frame::Object { in_key, .. }) => *in_key = true,
+                Some(Frame::Object { key, in_key }) => {
+                    *key = None;
+                    *in_key = true;
+                }
                 Some(Frame::Array { index }) => *index += 1,
                 None => {}
             },

@@ -1,6 +1,6 @@
 //! Request dispatch: routing under `/api`, fault injection, authentication, then the handler.
 //!
-//! Order per request: a fault that answers or drops fires first (as a proxy in front of the
+//! Order per request: a fault that responds or drops fires first (as a proxy in front of the
 //! instance would), then authentication, then the endpoint handler, then a delay or a drop
 //! after acceptance. Every API request is written to the request log once.
 
@@ -53,7 +53,7 @@ impl Route {
     }
 }
 
-/// Why no route matched.
+/// Routing failure.
 enum RouteError {
     NotFound,
     MethodNotAllowed,
@@ -123,6 +123,13 @@ pub async fn handle(
         .as_ref()
         .ok()
         .map(|response| response.status().as_u16());
+    tracing::debug!(
+        method = %record.method,
+        target = %record.target,
+        status = ?record.status,
+        fault = ?record.fault,
+        "API request handled."
+    );
     shared.record_request(record);
     result
 }

@@ -25,7 +25,7 @@ use crate::store::StoredIndicator;
 /// How long open connections get to finish after shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Why the emulator could not start.
+/// Emulator start-up failure.
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
     #[error("binding the ThreatConnect emulator to {addr} failed: {source}")]
@@ -134,7 +134,7 @@ impl EmulatorHandle {
 
     /// Stops the server and waits until it has stopped.
     pub async fn shutdown(self) {
-        // Send fails only when the accept loop has already ended.
+        // Send fails only when every receiver is gone, that is when the accept loop has ended.
         let _ = self.shutdown.send(true);
         if let Err(error) = self.task.await {
             tracing::warn!(%error, "ThreatConnect emulator task failed.");

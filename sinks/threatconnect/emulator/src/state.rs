@@ -1,7 +1,7 @@
 //! Shared emulator state: jobs, the indicator store, the fault plan and the request log.
 //!
-//! One mutex guards all of it, and it is never held across an `.await`, so a handler sees and
-//! changes jobs, store and faults atomically.
+//! One mutex guards all of it, and it is never held across an `.await`, so a handler reads
+//! and changes jobs, store and faults atomically.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -54,7 +54,7 @@ pub struct Shared {
     inner: Mutex<Inner>,
 }
 
-/// How a just-accepted upload will be processed.
+/// Processing plan of a just-accepted upload.
 pub struct Acceptance {
     pub delay: Duration,
     pub stalled: bool,

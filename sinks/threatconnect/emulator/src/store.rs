@@ -40,7 +40,7 @@ pub struct StoredIndicator {
     pub updated_by_job: u64,
 }
 
-/// Why the store did not write an item, with its batch error code.
+/// Store write failure, with its batch error code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WriteError {
     pub code: &'static str,
@@ -88,7 +88,7 @@ impl IndicatorStore {
         let id = match existing {
             Ok(Some(id)) => id,
             Ok(None) => self.insert_new(&config.owner, &incoming, job_id),
-            // The incoming File conflicts with an existing one and the job asks to keep it.
+            // The incoming File conflicts with an existing one and the job keeps the existing one.
             Err(IgnoredIncoming) => return Ok(()),
         };
 
@@ -275,8 +275,8 @@ impl IndicatorStore {
 #[derive(Debug)]
 struct IgnoredIncoming;
 
-// NOTE: Split and IgnoreExisting would keep two File indicators that share a hash; the emulator
-// keeps one File per hash and treats both modes as FavorIncoming.
+// NOTE: Split and IgnoreExisting would keep two File indicators that share a hash. The emulator
+// keeps one File per hash, so it treats both modes as FavorIncoming.
 fn union_hashes(
     existing: &FileHashes,
     incoming: &FileHashes,

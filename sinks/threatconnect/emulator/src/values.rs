@@ -16,9 +16,9 @@ pub fn address(value: &str) -> Result<String, String> {
 
 /// Checks a Host summary and returns it lower-cased.
 ///
-/// The accepted grammar: ASCII letters, digits, `-` and `_`; at least two labels of 1 to 63
-/// characters that neither start nor end with `-`; at most 253 characters; a top-level label that
-/// is not all digits, so an IPv4 address is not a Host.
+/// The accepted grammar is ASCII letters, digits, `-` and `_` in at least two labels of 1 to 63
+/// characters that neither start nor end with `-`, at most 253 characters in all. The top-level
+/// label cannot be all digits, so an IPv4 address is not a Host.
 pub fn host(value: &str) -> Result<String, String> {
     if !value.is_ascii() {
         return Err(format!(

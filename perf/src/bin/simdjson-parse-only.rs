@@ -1,0 +1,51 @@
+//! The parse-only ceiling of the peer comparison: splits a feed's top-level array with feedpipe's
+//! splitter and parses every element with simd-json into an owned value, on one thread, reusing
+//! the scratch buffer and simd-json's `Buffers`. It does nothing with the values, so no pipeline
+//! that parses every record the same way can run faster on one core.
+//!
+//! Usage: `simdjson-parse-only FEED.json`
+
+use std::fs::File;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use feedpipe_pipeline::splitter::{Frame, Splitter, SplitterConfig};
+use simd_json::Buffers;
+
+fn main() -> anyhow::Result<()> {
+    let Some(path) = std::env::args_os().nth(1) else {
+        bail!("missing argument: the feed file to parse");
+    };
+    let file = File::open(&path).with_context(|| format!("failed to open {path:?}"))?;
+
+    let started = Instant::now();
+    let mut splitter = Splitter::new(file, SplitterConfig::default());
+    let mut buffers = Buffers::default();
+    let mut scratch = Vec::new();
+    let mut records = 0u64;
+    let mut invalid = 0u64;
+    while let Some(frame) = splitter
+        .next_frame()
+        .with_context(|| format!("failed to split {path:?}"))?
+    {
+        let Frame::Element { bytes, .. } = frame else {
+            invalid += 1;
+            continue;
+        };
+        scratch.clear();
+        scratch.extend_from_slice(&bytes);
+        match simd_json::owned::to_value_with_buffers(&mut scratch, &mut buffers) {
+            Ok(value) => {
+                std::hint::black_box(value);
+                records += 1;
+            }
+            Err(_) => invalid += 1,
+        }
+    }
+
+    eprintln!(
+        "Parsed {records} records ({invalid} invalid or oversized) in {:.2} s.",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
