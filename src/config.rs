@@ -103,6 +103,13 @@ impl PipelineSection {
                 return Err(format!("[pipeline] {name} must be at least 1, not 0"));
             }
         }
+        if let Some(workers) = self.workers
+            && workers > MAX_WORKERS
+        {
+            return Err(format!(
+                "[pipeline] workers must be at most {MAX_WORKERS}, not {workers}"
+            ));
+        }
         Ok(RunnerConfig {
             batch_records: self.batch_records,
             batch_bytes: self.batch_bytes,
@@ -117,6 +124,10 @@ impl PipelineSection {
         })
     }
 }
+
+/// Upper bound of `workers`: each worker is a thread, and more threads than this only add
+/// memory and scheduling cost.
+pub const MAX_WORKERS: usize = 256;
 
 /// `[stages]`: stage settings.
 #[derive(Debug, Default, Deserialize)]

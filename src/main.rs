@@ -7,6 +7,8 @@
 //! - 3: a feed source was broken. That feed stopped early, after everything before the break
 //!   was delivered and counted.
 //! - 4: the sink failed.
+//! - 130: the run was interrupted by Ctrl-C, after the records already read were delivered or
+//!   rejected and the summary printed.
 
 mod cli;
 mod config;
@@ -34,6 +36,8 @@ pub const EXIT_CONFIG: u8 = 2;
 pub const EXIT_SOURCE: u8 = 3;
 /// Exit status when the sink failed.
 pub const EXIT_SINK: u8 = 4;
+/// Exit status when the run was interrupted (Ctrl-C), as shells report SIGINT.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -4,8 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use std::sync::atomic::Ordering;
+
 use feedpipe_pipeline::runner::Runner;
-use feedpipe_pipeline::source::resolve;
+use feedpipe_pipeline::source::{Container, FeedSource, resolve};
 use feedpipe_pipeline::{Ledger, Sink};
 use feedpipe_sink_file::{FileFormat, FileSink};
 use feedpipe_sink_null::NullSink;
@@ -13,7 +15,7 @@ use feedpipe_sink_threatconnect::ThreatConnectSink;
 
 use crate::cli::RunArgs;
 use crate::config::{Config, SinkKind};
-use crate::{EXIT_CONFIG, EXIT_SINK, EXIT_SOURCE, summary};
+use crate::{EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_SINK, EXIT_SOURCE, summary};
 
 /// Settings of one run after merging the configuration file and the flags.
 struct Settings {
@@ -125,6 +127,10 @@ async fn execute(args: &RunArgs, settings: Settings) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if let Err(message) = check_outputs(args, &settings, &sources) {
+        eprintln!("error: {message}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
 
     let mut pipeline = settings.config.pipeline;
     if let Some(bytes) = args.max_element_bytes {
@@ -202,6 +208,19 @@ async fn execute(args: &RunArgs, settings: Settings) -> ExitCode {
     };
 
     let runner = Runner::new(runner_config, stages, ledger.clone());
+    let stop = runner.stop_handle();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "interrupted: finishing the records already read; press Ctrl-C again to quit \
+                 at once"
+            );
+            stop.store(true, Ordering::Relaxed);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
+            }
+        }
+    });
     let result = runner.run(&sources, sink.as_mut()).await;
     if let Err(error) = ledger.flush() {
         eprintln!("error: writing the rejects file failed: {error}");
@@ -209,6 +228,7 @@ async fn execute(args: &RunArgs, settings: Settings) -> ExitCode {
 
     let report = summary::Report::new(ledger.summary(), &settings.rejects);
     eprint!("{}", report.to_table());
+    let mut report_failed = false;
     if let Some(path) = &settings.summary_json
         && let Err(error) = report.write_json(path)
     {
@@ -216,6 +236,7 @@ async fn execute(args: &RunArgs, settings: Settings) -> ExitCode {
             "error: cannot write the summary to {}: {error}",
             path.display()
         );
+        report_failed = true;
     }
     if args.profile || args.profile_json.is_some() {
         let profile = runner.profile().report();
@@ -240,12 +261,99 @@ async fn execute(args: &RunArgs, settings: Settings) -> ExitCode {
             eprintln!("error: {error}");
             ExitCode::from(EXIT_SINK)
         }
+        Ok(outcome) if outcome.interrupted => {
+            eprintln!("error: the run was interrupted; the summary covers what was read");
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
         Ok(outcome) if !outcome.source_errors.is_empty() => {
             for message in &outcome.source_errors {
                 eprintln!("error: {message}");
             }
             ExitCode::from(EXIT_SOURCE)
         }
+        Ok(_) if report_failed => ExitCode::from(EXIT_CONFIG),
         Ok(_) => ExitCode::SUCCESS,
+    }
+}
+
+/// Checks, before anything is written, that no output file is also an input feed or another
+/// output, and that the summary file can be created.
+fn check_outputs(
+    args: &RunArgs,
+    settings: &Settings,
+    sources: &[FeedSource],
+) -> Result<(), String> {
+    let mut outputs: Vec<(&str, &Path)> = vec![("rejects file", settings.rejects.as_path())];
+    if settings.sink == SinkKind::File && settings.output.as_os_str() != "-" {
+        outputs.push(("output file", settings.output.as_path()));
+    }
+    if let Some(path) = &settings.summary_json {
+        outputs.push(("summary file", path));
+    }
+    if let Some(path) = &args.profile_json {
+        outputs.push(("profile file", path));
+    }
+
+    let inputs: Vec<PathBuf> = sources
+        .iter()
+        .filter_map(|source| match &source.container {
+            Container::Plain(path) | Container::Gzip(path) | Container::Zip(path) => {
+                Some(absolute(path))
+            }
+            Container::Stdin => None,
+        })
+        .collect();
+    for (index, (role, path)) in outputs.iter().enumerate() {
+        let resolved = absolute(path);
+        if inputs.contains(&resolved) {
+            return Err(format!(
+                "the {role} {} is also an input feed; choose another path",
+                path.display()
+            ));
+        }
+        for (other_role, other) in &outputs[..index] {
+            if absolute(other) == resolved {
+                return Err(format!(
+                    "the {role} and the {other_role} are the same file {}; choose two paths",
+                    path.display()
+                ));
+            }
+        }
+        if path.is_dir() {
+            return Err(format!("the {role} {} is a directory", path.display()));
+        }
+    }
+
+    if let Some(path) = &settings.summary_json {
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
+        }
+        std::fs::File::create(path).map_err(|error| {
+            format!("cannot create the summary file {}: {error}", path.display())
+        })?;
+    }
+    Ok(())
+}
+
+/// Returns a path made absolute and, where it exists, with symbolic links resolved, so that two
+/// spellings of one file compare equal.
+fn absolute(path: &Path) -> PathBuf {
+    if let Ok(resolved) = std::fs::canonicalize(path) {
+        return resolved;
+    }
+    let parent = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty());
+    let parent = match parent {
+        Some(parent) => std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_owned()),
+        None => std::env::current_dir().unwrap_or_default(),
+    };
+    match path.file_name() {
+        Some(name) => parent.join(name),
+        None => parent,
     }
 }

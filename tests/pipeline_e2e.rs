@@ -1931,3 +1931,140 @@ fn readme_outcome_per_record() {
     }
     assert_eq!(records, 184);
 }
+
+#[test]
+fn output_paths_must_not_collide() {
+    let dir = TempDir::new().unwrap();
+    let feed = dir.path().join("APT_IP_Data_Feed_261201_0900.json");
+    std::fs::copy(
+        repo_root()
+            .join(FEEDS)
+            .join("APT_IP_Data_Feed_261201_0900.json"),
+        &feed,
+    )
+    .unwrap();
+    let original = std::fs::read(&feed).unwrap();
+    let feed_arg = feed.to_str().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let out_arg = out.to_str().unwrap();
+
+    let cases: [(&[&str], &str); 4] = [
+        (&["--rejects", feed_arg], "is also an input feed"),
+        (&["--output", feed_arg], "is also an input feed"),
+        (
+            &["--output", out_arg, "--rejects", out_arg],
+            "are the same file",
+        ),
+        (
+            &["--output", out_arg, "--summary-json", out_arg],
+            "are the same file",
+        ),
+    ];
+    for (extra, message) in cases {
+        let mut args = vec!["run", feed_arg];
+        args.extend_from_slice(extra);
+        let output = feedpipe(&args, None);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(stderr.contains(message), "{extra:?}: {stderr}");
+        assert_eq!(
+            std::fs::read(&feed).unwrap(),
+            original,
+            "{extra:?} changed the feed"
+        );
+    }
+    assert!(!out.exists(), "nothing is written when the paths collide");
+}
+
+#[test]
+fn too_many_workers_is_a_usage_error() {
+    let output = feedpipe(
+        &["run", FEEDS, "--sink", "null", "--workers", "100000"],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("workers must be at most 256"), "{stderr}");
+}
+
+#[test]
+fn feed_named_twice_is_read_once() {
+    let dir = TempDir::new().unwrap();
+    let file = format!("{FEEDS}/APT_IP_Data_Feed_261201_0900.json");
+    let summary = dir.path().join("summary.json");
+    let output = feedpipe(
+        &[
+            "run",
+            &file,
+            &file,
+            FEEDS,
+            "--sink",
+            "null",
+            "--rejects",
+            dir.path().join("rejects.jsonl").to_str().unwrap(),
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let summary: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(summary["read"], 184, "every sample record once");
+    assert_accounting(&summary);
+}
+
+#[cfg(unix)]
+#[test]
+fn interrupt_finishes_with_balanced_counts() {
+    // A feed long enough to be still running when the signal arrives.
+    let dir = TempDir::new().unwrap();
+    let feed = dir.path().join("IP_Reputation_Data_Feed_261201_0900.json");
+    let mut text = String::from("[");
+    for index in 0..400_000 {
+        if index > 0 {
+            text.push(',');
+        }
+        text.push_str(&format!(
+            r#"{{"ip":"198.51.100.{}","threat_score":80,"category":"malware","popularity":2}}"#,
+            index % 250
+        ));
+    }
+    text.push(']');
+    std::fs::write(&feed, text).unwrap();
+    let summary = dir.path().join("summary.json");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_feedpipe"))
+        .args([
+            "run",
+            feed.to_str().unwrap(),
+            "--output",
+            dir.path().join("out.jsonl").to_str().unwrap(),
+            "--summary-json",
+            summary.to_str().unwrap(),
+            "--workers",
+            "1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let signalled = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+
+    let summary: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_accounting(&summary);
+    if output.status.code() == Some(0) {
+        // The run finished before the signal arrived; the counts still had to balance.
+        assert_eq!(summary["read"], 400_000);
+        return;
+    }
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(count(&summary["read"]) < 400_000, "{summary}");
+}

@@ -663,7 +663,12 @@ mod tests {
         assert!(summary.sources[0].balanced(), "{:?}", summary.sources[0]);
         assert!(summary.read < 2000, "the reader stops after the failure");
         assert_eq!(summary.sources[0].rejected_by_reason["sink_failed"], 6);
-        assert!(summary.sources[0].rejected_by_reason[NOT_SENT] > 0);
+        let not_sent = summary.sources[0].rejected_by_reason.get(NOT_SENT);
+        let missing = summary.sources[0].rejected_by_reason.get("missing_field");
+        assert_eq!(
+            summary.rejected,
+            6 + not_sent.copied().unwrap_or(0) + missing.copied().unwrap_or(0)
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -166,9 +166,17 @@ pub fn resolve(
         None => None,
     };
 
-    let mut sources = Vec::new();
+    let mut sources: Vec<FeedSource> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for input in inputs {
         if input.as_os_str() == "-" {
+            if sources
+                .iter()
+                .any(|source| source.container == Container::Stdin)
+            {
+                tracing::warn!("Standard input is named twice; reading it once.");
+                continue;
+            }
             let feed = forced.ok_or(SourceError::StdinNeedsFeed)?;
             sources.push(FeedSource {
                 feed,
@@ -182,12 +190,36 @@ pub fn resolve(
                     path: input.display().to_string(),
                 });
             }
-            sources.extend(found);
+            for source in found {
+                push_once(&mut sources, &mut seen, source);
+            }
         } else {
-            sources.push(resolve_file(input, forced)?);
+            let source = resolve_file(input, forced)?;
+            push_once(&mut sources, &mut seen, source);
         }
     }
     Ok(sources)
+}
+
+/// Adds a source unless the same file was already named, directly or through a directory.
+fn push_once(
+    sources: &mut Vec<FeedSource>,
+    seen: &mut std::collections::HashSet<PathBuf>,
+    source: FeedSource,
+) {
+    let path = match &source.container {
+        Container::Plain(path) | Container::Gzip(path) | Container::Zip(path) => path,
+        Container::Stdin => {
+            sources.push(source);
+            return;
+        }
+    };
+    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+    if seen.insert(key) {
+        sources.push(source);
+    } else {
+        tracing::warn!(source = %source.name, "Skipping a feed file named twice; reading it once.");
+    }
 }
 
 fn resolve_directory(
@@ -381,6 +413,20 @@ mod tests {
         let sources = resolve(&[dir.path().to_owned()], None).unwrap();
         assert_eq!(sources.len(), 1);
         assert_eq!(sources[0].feed.id, Some(91));
+    }
+
+    #[test]
+    fn file_named_twice_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("APT_URL_Data_Feed_1.json");
+        std::fs::write(&path, "[]").unwrap();
+        let inputs = [
+            path.clone(),
+            dir.path().to_owned(),
+            dir.path().join(".").join("APT_URL_Data_Feed_1.json"),
+        ];
+        let sources = resolve(&inputs, None).unwrap();
+        assert_eq!(sources.len(), 1);
     }
 
     #[test]
