@@ -2033,7 +2033,7 @@ fn interrupt_finishes_with_balanced_counts() {
     std::fs::write(&feed, text).unwrap();
     let summary = dir.path().join("summary.json");
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_feedpipe"))
+    let child = Command::new(env!("CARGO_BIN_EXE_feedpipe"))
         .args([
             "run",
             feed.to_str().unwrap(),
