@@ -143,18 +143,20 @@ impl Batcher {
         delivery: Delivery,
         ready: &mut Vec<JobPayload>,
     ) -> Result<(), Box<(Origin, Reject)>> {
-        let Delivery { origin, indicator } = delivery;
-        let item =
-            match serde_json::to_value(&indicator).and_then(|value| serde_json::to_vec(&value)) {
-                Ok(item) => item,
-                Err(error) => {
-                    let reject = Reject::new(
-                        "encode_failed",
-                        format!("cannot encode indicator {:?}: {error}", indicator.summary),
-                    );
-                    return Err(Box::new((origin, reject)));
-                }
-            };
+        let Delivery {
+            mut origin,
+            indicator,
+        } = delivery;
+        let item = match serde_json::to_vec(&indicator) {
+            Ok(item) => item,
+            Err(error) => {
+                let reject = Reject::new(
+                    "encode_failed",
+                    format!("cannot encode indicator {:?}: {error}", indicator.summary),
+                );
+                return Err(Box::new((origin, reject)));
+            }
+        };
 
         let max_bytes = self.max_bytes.load(Ordering::Relaxed);
         let alone = BODY_PREFIX.len() + item.len() + BODY_SUFFIX.len();
@@ -173,6 +175,9 @@ impl Batcher {
         if !self.current.entries.is_empty() && self.current.size_with(item.len()) > max_bytes {
             ready.push(self.take());
         }
+        // The element text is a slice of the splitter's read buffer; a copy lets that buffer go
+        // while the job waits for ThreatConnect, so a job holds only its own records.
+        origin.raw = bytes::Bytes::copy_from_slice(&origin.raw);
         let entry = JobEntry {
             origin,
             indicator_type: indicator.indicator_type,
