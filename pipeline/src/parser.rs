@@ -33,17 +33,15 @@ impl Parser {
         self.scratch.clear();
         self.scratch.extend_from_slice(bytes);
         simd_json::owned::to_value_with_buffers(&mut self.scratch, &mut self.buffers).map_err(
-            |error| match error.character() {
-                Some(character) => format!(
-                    "{:?} at byte {} of the element (near {character:?})",
-                    error.error(),
-                    error.index()
-                ),
-                None => format!(
-                    "{:?} at byte {} of the element",
-                    error.error(),
-                    error.index()
-                ),
+            |error| {
+                let kind = describe_error(&format!("{:?}", error.error()));
+                match error.character() {
+                    Some(character) => format!(
+                        "{kind} at byte {} of the element (near {character:?})",
+                        error.index()
+                    ),
+                    None => format!("{kind} at byte {} of the element", error.index()),
+                }
             },
         )
     }
@@ -108,6 +106,24 @@ impl Parser {
     }
 }
 
+/// Turns a simd-json error kind such as `InvalidNumber` or `ExpectedObjectColon` into words
+/// (`invalid number`, `expected object colon`).
+fn describe_error(kind: &str) -> String {
+    let name = kind.split('(').next().unwrap_or(kind);
+    let mut words = String::new();
+    for character in name.chars() {
+        if character.is_ascii_uppercase() && !words.is_empty() {
+            words.push(' ');
+        }
+        words.push(character.to_ascii_lowercase());
+    }
+    match words.as_str() {
+        "syntax" => "syntax error".to_owned(),
+        "internal error" => "malformed JSON".to_owned(),
+        _ => words,
+    }
+}
+
 fn rejected(origin: Origin, reject: Reject) -> Item {
     Item {
         record: Record {
@@ -156,6 +172,11 @@ mod tests {
             ItemState::Rejected(reject) => {
                 assert_eq!(reject.code, "invalid_json");
                 assert!(reject.message.contains("at byte 120"), "{}", reject.message);
+                assert!(
+                    reject.message.contains("invalid number"),
+                    "{}",
+                    reject.message
+                );
             }
             other => panic!("unexpected {other:?}"),
         }

@@ -237,8 +237,17 @@ fn resolve_directory(
             .file_name()
             .and_then(|name| name.to_str())
             .is_some_and(|name| name.starts_with('.'));
-        if path.is_file() && !hidden && container_of(&path).is_some() {
+        if hidden || container_of(&path).is_none() {
+            continue;
+        }
+        if path.is_file() {
             paths.push(path);
+        } else {
+            // A dangling link or a subdirectory named like a feed file: say why it is not read.
+            tracing::warn!(
+                path = %path.display(),
+                "Skipping a directory entry that is not a readable regular file."
+            );
         }
     }
     paths.sort();

@@ -297,6 +297,11 @@ fn check_label(label: &str, host: &str) -> Result<(), MaskError> {
             "label {label:?} contains {bad:?}, which a host name cannot hold"
         )));
     }
+    if label.starts_with('-') || label.ends_with('-') {
+        return Err(MaskError::Invalid(format!(
+            "label {label:?} starts or ends with a hyphen, which a host name cannot"
+        )));
+    }
     Ok(())
 }
 
@@ -512,5 +517,7 @@ mod tests {
         assert!(invalid_reason(&long_label).contains("63"));
         let long_host = format!("{}example", "abcdefghi.".repeat(26));
         assert!(invalid_reason(&long_host).contains("253"));
+        assert!(invalid_reason("-example.com").contains("hyphen"));
+        assert!(invalid_reason("example-.com/a").contains("hyphen"));
     }
 }
