@@ -66,6 +66,8 @@ pub struct Reply {
 
 /// One failed attempt.
 enum AttemptFailure {
+    /// A failure no retry can fix, such as an unverifiable certificate.
+    Fatal(JobError),
     NotSent(String),
     MaybeReceived(String),
     Status {
@@ -153,6 +155,7 @@ impl TcClient {
             };
 
             let (detail, retry_after) = match failure {
+                AttemptFailure::Fatal(error) => return Err(error),
                 AttemptFailure::NotSent(detail) => (detail, None),
                 AttemptFailure::MaybeReceived(detail) => {
                     if resend == Resend::IfNotReceived {
@@ -283,7 +286,12 @@ impl TcClient {
 
         let response = request.send().await.map_err(|error| {
             let detail = error_chain(&error);
-            if error.is_connect() {
+            if is_certificate_failure(&detail) {
+                AttemptFailure::Fatal(JobError::Tls {
+                    request: format!("{method} {}", url.path()),
+                    detail,
+                })
+            } else if error.is_connect() {
                 AttemptFailure::NotSent(detail)
             } else {
                 AttemptFailure::MaybeReceived(detail)
@@ -349,6 +357,13 @@ pub fn parse_size_limit(body: &str) -> Option<usize> {
 }
 
 /// Formats an error with its sources, which is where reqwest puts the useful part.
+/// Tells a TLS certificate failure from other connection errors by the text rustls gives it
+/// (`invalid peer certificate: UnknownIssuer`, `CaUsedAsEndEntity`, …).
+fn is_certificate_failure(detail: &str) -> bool {
+    let lowered = detail.to_ascii_lowercase();
+    lowered.contains("certificate") || lowered.contains("unknownissuer")
+}
+
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -363,6 +378,19 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificate_failures_are_told_apart() {
+        assert!(is_certificate_failure(
+            "client error (Connect): invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))"
+        ));
+        assert!(is_certificate_failure(
+            "invalid peer certificate: UnknownIssuer"
+        ));
+        assert!(!is_certificate_failure(
+            "client error (Connect): Connection refused (os error 111)"
+        ));
+    }
 
     #[test]
     fn size_limit_parsed() {

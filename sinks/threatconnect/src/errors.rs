@@ -69,6 +69,13 @@ pub enum JobError {
     /// The request may or may not have reached the server (timeout, reset connection, 5xx).
     #[error("{request} has an unknown outcome: {detail}")]
     Ambiguous { request: String, detail: String },
+    /// The server's TLS certificate could not be verified; retrying cannot help.
+    #[error(
+        "{request} failed: the TLS certificate of the server could not be verified ({detail}); \
+         check the api_url host name, or name the CA that signed the certificate in \
+         [sink.threatconnect] tls_ca_file"
+    )]
+    Tls { request: String, detail: String },
     /// A 2xx response whose body is not what ThreatConnect documents.
     #[error("{request} returned an unexpected response: {detail}")]
     InvalidResponse { request: String, detail: String },
