@@ -59,7 +59,7 @@ pub struct RunSection {
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineSection {
-    /// Records per batch; default 1024.
+    /// Records per batch; default 512.
     pub batch_records: usize,
     /// Raw bytes per batch; default 1048576 (1 MiB).
     pub batch_bytes: usize,

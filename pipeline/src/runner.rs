@@ -43,7 +43,7 @@ pub struct RunnerConfig {
 impl Default for RunnerConfig {
     fn default() -> Self {
         RunnerConfig {
-            batch_records: 1024,
+            batch_records: 512,
             batch_bytes: 1024 * 1024,
             channel_capacity: 2,
             workers: std::thread::available_parallelism().map_or(2, |count| count.get()),
