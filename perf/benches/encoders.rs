@@ -18,10 +18,7 @@ fn deliveries(corpus: &Corpus) -> Vec<Delivery> {
     items
         .into_iter()
         .filter_map(|item| match item.state {
-            ItemState::Indicator(indicator) => Some(Delivery {
-                origin: item.record.origin,
-                indicator: *indicator,
-            }),
+            ItemState::Indicator(indicator) => Some(Delivery::new(item.record.origin, *indicator)),
             _ => None,
         })
         .collect()

@@ -18,5 +18,5 @@ pub use catalog::{FeedCatalog, FeedSpec, KeyKind};
 pub use indicator::{Attribute, Indicator, IndicatorType};
 pub use ledger::{Ledger, Reject, Summary};
 pub use record::{Item, ItemState, Record};
-pub use sink::{Delivery, Sink, SinkError};
+pub use sink::{Delivery, Encoder, Sink, SinkError};
 pub use stage::Stage;

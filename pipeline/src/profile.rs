@@ -80,6 +80,8 @@ pub struct Profile {
     pub read: PartTimer,
     pub parse: PartTimer,
     pub stages: Vec<(&'static str, PartTimer)>,
+    /// Encoding for the sink on the workers, when the sink has an encoder.
+    pub encode: PartTimer,
     pub sink: PartTimer,
 }
 
@@ -93,6 +95,7 @@ impl Profile {
                 .iter()
                 .map(|name| (*name, PartTimer::default()))
                 .collect(),
+            encode: PartTimer::default(),
             sink: PartTimer::default(),
         }
     }
@@ -107,6 +110,7 @@ impl Profile {
         for (name, timer) in &self.stages {
             parts.push((format!("stage {name}"), timer));
         }
+        parts.push(("encode".to_owned(), &self.encode));
         parts.push(("sink".to_owned(), &self.sink));
         let total_busy: u64 = parts
             .iter()

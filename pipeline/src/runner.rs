@@ -19,7 +19,7 @@ use crate::ledger::Ledger;
 use crate::parser::Parser;
 use crate::profile::Profile;
 use crate::record::{Item, ItemState};
-use crate::sink::{Delivery, Sink, SinkError};
+use crate::sink::{Delivery, Encoder, Sink, SinkError};
 use crate::source::{FeedSource, superseded};
 use crate::splitter::{Frame, Splitter, SplitterConfig};
 use crate::stage::Stage;
@@ -219,6 +219,7 @@ impl Runner {
             let worker = Worker {
                 source: source.clone(),
                 stages: self.stages.clone(),
+                encoder: sink.encoder(),
                 ledger: self.ledger.clone(),
                 profile: self.profile.clone(),
                 max_element_bytes: self.config.splitter.max_element_bytes,
@@ -369,6 +370,7 @@ fn read_source(
 struct Worker {
     source: FeedSource,
     stages: Arc<Vec<Box<dyn Stage>>>,
+    encoder: Option<Arc<dyn Encoder>>,
     ledger: Arc<Ledger>,
     profile: Arc<Profile>,
     max_element_bytes: usize,
@@ -425,10 +427,9 @@ impl Worker {
         for item in items {
             let origin = item.record.origin;
             match item.state {
-                ItemState::Indicator(indicator) => deliveries.push(Delivery {
-                    origin,
-                    indicator: *indicator,
-                }),
+                ItemState::Indicator(indicator) => {
+                    deliveries.push(Delivery::new(origin, *indicator));
+                }
                 ItemState::Rejected(reject) => {
                     if let Err(error) = self.ledger.add_rejected(&origin, &reject) {
                         tracing::error!(%error, "Writing the rejects file failed.");
@@ -448,7 +449,33 @@ impl Worker {
                 }
             }
         }
+        if let Some(encoder) = &self.encoder {
+            self.profile
+                .encode
+                .time(|| encode_all(encoder.as_ref(), &mut deliveries));
+            self.profile.encode.add_volume(deliveries.len() as u64, 0);
+        }
         deliveries
+    }
+}
+
+/// Encodes every delivery into one shared buffer and gives each its slice of it. A delivery
+/// that fails to encode keeps `encoded: None`, and the sink encodes it and reports the error.
+fn encode_all(encoder: &dyn Encoder, deliveries: &mut [Delivery]) {
+    let mut buffer = Vec::with_capacity(deliveries.len() * 1024);
+    let mut ends = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries.iter() {
+        let start = buffer.len();
+        if encoder.encode(delivery, &mut buffer).is_err() {
+            buffer.truncate(start);
+            ends.push(None);
+        } else {
+            ends.push(Some((start, buffer.len())));
+        }
+    }
+    let buffer = bytes::Bytes::from(buffer);
+    for (delivery, range) in deliveries.iter_mut().zip(ends) {
+        delivery.encoded = range.map(|(start, end)| buffer.slice(start..end));
     }
 }
 

@@ -2,7 +2,11 @@
 //! through the [`Ledger`], because only the sink knows when an indicator is delivered (for
 //! ThreatConnect: when its batch job reports it as a success, long after `send` returned).
 
+use std::io;
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use bytes::Bytes;
 
 use crate::indicator::Indicator;
 use crate::ledger::Ledger;
@@ -13,6 +17,26 @@ use crate::record::Origin;
 pub struct Delivery {
     pub origin: Origin,
     pub indicator: Indicator,
+    /// The indicator in the sink's output form, when the sink has an [`Encoder`]; encoded on
+    /// a worker thread so that the sink's own thread only writes.
+    pub encoded: Option<Bytes>,
+}
+
+impl Delivery {
+    pub fn new(origin: Origin, indicator: Indicator) -> Self {
+        Delivery {
+            origin,
+            indicator,
+            encoded: None,
+        }
+    }
+}
+
+/// Turns an indicator into a sink's output bytes. Workers run it in parallel, so encoding costs
+/// no time on the sink's thread.
+pub trait Encoder: Send + Sync {
+    /// Appends the encoded delivery to `out`.
+    fn encode(&self, delivery: &Delivery, out: &mut Vec<u8>) -> io::Result<()>;
 }
 
 /// A failure that stops the run: the sink can deliver nothing more.
@@ -36,6 +60,12 @@ impl SinkError {
 pub trait Sink: Send {
     /// Short name used in logs, metrics and the summary (`file`, `threatconnect`, `null`).
     fn name(&self) -> &'static str;
+
+    /// Returns the encoder the workers apply to every delivery before it reaches `send`, if the
+    /// sink writes a per-indicator encoding.
+    fn encoder(&self) -> Option<Arc<dyn Encoder>> {
+        None
+    }
 
     /// Takes a batch of indicators. Every delivery must end up counted in the ledger as
     /// delivered or rejected, either before `send` returns or by the end of `finish`.

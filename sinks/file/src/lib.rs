@@ -12,9 +12,10 @@ mod csv_encoder;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use feedpipe_pipeline::{Delivery, Ledger, Reject, Sink, SinkError};
+use feedpipe_pipeline::{Delivery, Encoder, Ledger, Reject, Sink, SinkError};
 use serde::Deserialize;
 
 pub use csv_encoder::{CSV_HEADER, write_csv_row};
@@ -64,16 +65,45 @@ impl<W: Write> Write for Counting<W> {
 
 type Output = Counting<Box<dyn Write + Send>>;
 
-enum Encoder {
-    Jsonl(Output),
-    Csv(Box<csv::Writer<Output>>),
+/// Encodes one indicator as a JSONL line or a CSV row; the workers run it in parallel.
+#[derive(Clone, Copy, Debug)]
+pub struct FileEncoder {
+    format: FileFormat,
+}
+
+impl FileEncoder {
+    pub fn new(format: FileFormat) -> Self {
+        FileEncoder { format }
+    }
+}
+
+impl Encoder for FileEncoder {
+    fn encode(&self, delivery: &Delivery, out: &mut Vec<u8>) -> io::Result<()> {
+        match self.format {
+            FileFormat::Jsonl => {
+                serde_json::to_writer(&mut *out, &delivery.indicator)?;
+                out.push(b'\n');
+                Ok(())
+            }
+            FileFormat::Csv => {
+                let mut writer = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(&mut *out);
+                write_csv_row(&mut writer, delivery)?;
+                writer.flush()
+            }
+        }
+    }
 }
 
 /// Writes indicators to a file or standard output.
 pub struct FileSink {
     target: Option<PathBuf>,
     partial: Option<PathBuf>,
-    encoder: Encoder,
+    encoder: Arc<FileEncoder>,
+    output: Output,
+    /// Reused buffer for a delivery the workers did not encode.
+    line: Vec<u8>,
     written: u64,
     failed: bool,
     /// What the sink writes to, for error messages.
@@ -130,20 +160,15 @@ impl FileSink {
             inner: writer,
             bytes: 0,
         };
-        let encoder = match format {
-            FileFormat::Jsonl => Encoder::Jsonl(output),
-            FileFormat::Csv => {
-                output.write_all(CSV_HEADER.as_bytes())?;
-                let writer = csv::WriterBuilder::new()
-                    .has_headers(false)
-                    .from_writer(output);
-                Encoder::Csv(Box::new(writer))
-            }
-        };
+        if format == FileFormat::Csv {
+            output.write_all(CSV_HEADER.as_bytes())?;
+        }
         Ok(FileSink {
             target,
             partial,
-            encoder,
+            encoder: Arc::new(FileEncoder::new(format)),
+            output,
+            line: Vec::with_capacity(4096),
             written: 0,
             failed: false,
             written_to,
@@ -151,26 +176,19 @@ impl FileSink {
     }
 
     fn encode(&mut self, delivery: &Delivery) -> io::Result<()> {
-        match &mut self.encoder {
-            Encoder::Jsonl(output) => {
-                serde_json::to_writer(&mut *output, &delivery.indicator)?;
-                output.write_all(b"\n")
+        match &delivery.encoded {
+            Some(encoded) => self.output.write_all(encoded),
+            None => {
+                self.line.clear();
+                self.encoder.encode(delivery, &mut self.line)?;
+                self.output.write_all(&self.line)
             }
-            Encoder::Csv(writer) => write_csv_row(writer, delivery),
         }
     }
 
     fn flush(&mut self) -> io::Result<u64> {
-        match &mut self.encoder {
-            Encoder::Jsonl(output) => {
-                output.flush()?;
-                Ok(output.bytes)
-            }
-            Encoder::Csv(writer) => {
-                writer.flush()?;
-                Ok(writer.get_ref().bytes)
-            }
-        }
+        self.output.flush()?;
+        Ok(self.output.bytes)
     }
 
     fn failed(&self, error: io::Error) -> SinkError {
@@ -185,6 +203,10 @@ impl FileSink {
 impl Sink for FileSink {
     fn name(&self) -> &'static str {
         "file"
+    }
+
+    fn encoder(&self) -> Option<Arc<dyn Encoder>> {
+        Some(self.encoder.clone())
     }
 
     async fn send(&mut self, batch: Vec<Delivery>, ledger: &Ledger) -> Result<(), SinkError> {

@@ -23,6 +23,7 @@ fn delivery(summary: &str, offset: u64) -> Delivery {
             raw: Bytes::new(),
         },
         indicator,
+        encoded: None,
     }
 }
 

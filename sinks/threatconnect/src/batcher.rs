@@ -146,6 +146,7 @@ impl Batcher {
         let Delivery {
             mut origin,
             indicator,
+            ..
         } = delivery;
         let item = match serde_json::to_vec(&indicator) {
             Ok(item) => item,
@@ -230,6 +231,7 @@ pub(crate) mod tests {
                 raw: Bytes::from(format!("{{\"mask\":\"{summary}\"}}")),
             },
             indicator,
+            encoded: None,
         }
     }
 

@@ -44,6 +44,7 @@ fn delivery(index: usize, indicator: Indicator) -> Delivery {
             raw: Bytes::from(format!("{{\"mask\":\"{}\"}}", indicator.summary)),
         },
         indicator,
+        encoded: None,
     }
 }
 

@@ -26,6 +26,7 @@ fn deliveries(source: &Arc<str>, count: u64) -> Vec<Delivery> {
                     raw: Bytes::from(format!("{{\"mask\":\"{summary}\"}}")),
                 },
                 indicator,
+                encoded: None,
             }
         })
         .collect()
