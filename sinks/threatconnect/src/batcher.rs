@@ -21,6 +21,17 @@ use feedpipe_pipeline::{Delivery, IndicatorType};
 const BODY_PREFIX: &[u8] = b"{\"indicator\":[";
 const BODY_SUFFIX: &[u8] = b"]}";
 
+/// Encodes an indicator as its batch JSON object; the workers run it in parallel, so the sink
+/// only copies the bytes into a job body.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IndicatorEncoder;
+
+impl feedpipe_pipeline::Encoder for IndicatorEncoder {
+    fn encode(&self, delivery: &Delivery, out: &mut Vec<u8>) -> std::io::Result<()> {
+        serde_json::to_writer(out, &delivery.indicator).map_err(std::io::Error::other)
+    }
+}
+
 /// The part of a delivery a job keeps: its origin, type and summary.
 #[derive(Clone, Debug)]
 pub struct JobEntry {
@@ -146,9 +157,12 @@ impl Batcher {
         let Delivery {
             mut origin,
             indicator,
-            ..
+            encoded,
         } = delivery;
-        let item = match serde_json::to_vec(&indicator) {
+        let item = match encoded.map_or_else(
+            || serde_json::to_vec(&indicator),
+            |bytes| Ok(bytes.to_vec()),
+        ) {
             Ok(item) => item,
             Err(error) => {
                 let reject = Reject::new(

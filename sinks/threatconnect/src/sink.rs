@@ -243,6 +243,10 @@ impl Sink for ThreatConnectSink {
         SINK_NAME
     }
 
+    fn encoder(&self) -> Option<std::sync::Arc<dyn feedpipe_pipeline::Encoder>> {
+        Some(std::sync::Arc::new(crate::batcher::IndicatorEncoder))
+    }
+
     async fn send(&mut self, batch: Vec<Delivery>, ledger: &Ledger) -> Result<(), SinkError> {
         self.collect_finished(ledger)?;
         if self.fatal.is_some() {
