@@ -6,6 +6,7 @@
 #   feedpipe (null sink)        the whole pipeline without output
 #   feedpipe (file sink)        the same, writing ThreatConnect JSON lines to a file
 #   feedpipe (threatconnect)    the ThreatConnect sink against the local emulator
+#   feedpipe (tc, 50 ms polls)  the same with perf/threatconnect-fast-poll.toml
 #   simd-json parse-only        the single-thread ceiling: split and parse every element, no output
 #   serde_json whole file       read the whole file, parse it as Vec<Value>, write JSON lines
 #   jq                          jq -c '.[] | {...}' producing the same objects
@@ -21,7 +22,7 @@ workdir=target/perf
 seed=1
 
 usage() {
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [[ $# -gt 0 ]]; do
@@ -156,22 +157,30 @@ wait_for_port() {
 # ---- rows --------------------------------------------------------------------------------
 
 if [[ -n "$feedpipe" ]]; then
-    measure "feedpipe (null sink)" "$feedpipe" run --sink null "$feed"
-    measure "feedpipe (file sink)" "$feedpipe" run --sink file \
-        --output "$workdir/feedpipe.jsonl" "$feed"
+    measure "feedpipe (null sink)" "$feedpipe" run --sink null --profile \
+        --rejects "$workdir/null.rejects.jsonl" "$feed"
+    measure "feedpipe (file sink)" "$feedpipe" run --sink file --profile \
+        --output "$workdir/feedpipe.jsonl" --rejects "$workdir/file.rejects.jsonl" "$feed"
     if ! "$feedpipe" emulate threatconnect --help >/dev/null 2>&1; then
         skip "feedpipe (threatconnect)" "feedpipe has no 'emulate threatconnect' command yet"
     else
-        port=18443
+        # The emulator's default credentials; they reach feedpipe through its environment.
+        export FEEDPIPE_TC_ACCESS_ID=emulator FEEDPIPE_TC_SECRET_KEY=emulator-secret-key
+        port="${FEEDPIPE_PERF_EMULATOR_PORT:-18443}"
         "$feedpipe" emulate threatconnect --listen "127.0.0.1:$port" \
             >"$workdir/emulator.log" 2>&1 &
         emulator_pid=$!
         if wait_for_port "$port"; then
-            measure "feedpipe (threatconnect)" env \
-                TC_API_URL="http://127.0.0.1:$port/api" TC_ACCESS_ID=perf TC_SECRET_KEY=perf \
-                "$feedpipe" run --sink threatconnect "$feed"
+            measure "feedpipe (threatconnect)" "$feedpipe" run --sink threatconnect --profile \
+                --tc-url "http://127.0.0.1:$port/api" --tc-owner "Emulator Org" \
+                --rejects "$workdir/threatconnect.rejects.jsonl" "$feed"
+            measure "feedpipe (tc, 50 ms polls)" "$feedpipe" run --sink threatconnect --profile \
+                --config "$root/perf/threatconnect-fast-poll.toml" \
+                --tc-url "http://127.0.0.1:$port/api" --tc-owner "Emulator Org" \
+                --rejects "$workdir/threatconnect-fast.rejects.jsonl" "$feed"
         else
             skip "feedpipe (threatconnect)" "the emulator did not listen on port $port"
+            skip "feedpipe (tc, 50 ms polls)" "the emulator did not listen on port $port"
         fi
         stop_emulator
     fi
@@ -179,6 +188,7 @@ else
     skip "feedpipe (null sink)" "$feedpipe_reason"
     skip "feedpipe (file sink)" "$feedpipe_reason"
     skip "feedpipe (threatconnect)" "$feedpipe_reason"
+    skip "feedpipe (tc, 50 ms polls)" "$feedpipe_reason"
 fi
 
 measure "simd-json parse-only" "$perf_bin/simdjson-parse-only" "$feed"
