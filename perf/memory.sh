@@ -52,7 +52,7 @@ for records in $sizes; do
         awk -F: '{ if (NF == 3) print $1 * 3600 + $2 * 60 + $3; else print $1 * 60 + $2 }')"
     rss="$(awk -F': ' '/Maximum resident set size/ {print $2}' "$timing")"
     awk -v records="$records" -v bytes="$bytes" -v wall="$wall" -v rss="$rss" 'BEGIN {
-        printf "| %12d | %14d | %8.2f | %8.1f | %13.1f |\n",
+        printf "| %12d | %14.0f | %8.2f | %8.1f | %13.1f |\n",
             records, bytes, wall, bytes / wall / 1e6, rss / 1024
     }'
     if [[ "$generated" == true && "$keep" == false ]]; then
