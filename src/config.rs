@@ -20,7 +20,7 @@ pub struct Config {
     pub sink: SinkSection,
 }
 
-/// Which sink a run writes to.
+/// The sink a run writes to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum SinkKind {
@@ -49,7 +49,7 @@ pub struct RunSection {
     pub format: Option<FileFormat>,
     /// Rejects file; default beside the output, `<output stem>.rejects.jsonl`.
     pub rejects: Option<PathBuf>,
-    /// Where to write the run summary as JSON; default none.
+    /// Path of the run summary as JSON; default none.
     pub summary_json: Option<PathBuf>,
 }
 
@@ -141,5 +141,41 @@ impl Config {
             .map_err(|error| format!("cannot read configuration {}: {error}", path.display()))?;
         toml::from_str(&text)
             .map_err(|error| format!("invalid configuration {}: {error}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_configuration_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/feedpipe.toml");
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.run.feeds, [PathBuf::from("examples/feeds")]);
+        assert_eq!(config.run.sink, Some(SinkKind::File));
+        assert_eq!(config.pipeline.max_element_bytes, 1048576);
+        assert_eq!(config.stages.rate.default_rating, 3);
+        assert_eq!(config.sink.threatconnect.max_indicators_per_job, 5000);
+        assert!(config.pipeline.runner_config().is_ok());
+    }
+
+    #[test]
+    fn unknown_key_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[pipeline]\nbatch_record = 10\n").unwrap();
+        let message = Config::load(&path).unwrap_err();
+        assert!(message.contains("batch_record"), "{message}");
+    }
+
+    #[test]
+    fn zero_sizes_are_rejected() {
+        let pipeline = PipelineSection {
+            batch_records: 0,
+            ..PipelineSection::default()
+        };
+        let message = pipeline.runner_config().unwrap_err();
+        assert!(message.contains("batch_records"), "{message}");
     }
 }

@@ -124,25 +124,61 @@ pub fn print_catalog(json: bool) {
         );
         return;
     }
-    println!(
-        "{:<22} {:>4}  {:<32} {:<22} {:<34} tag fields",
-        "feed", "id", "file prefix", "indicator types", "tags"
-    );
-    for row in rows {
-        let id = row.id.map_or_else(|| "-".to_owned(), |id| id.to_string());
-        let fields = if row.tag_fields.is_empty() {
-            "-".to_owned()
-        } else {
-            row.tag_fields.join(", ")
-        };
-        println!(
-            "{:<22} {:>4}  {:<32} {:<22} {:<34} {}",
-            row.name,
-            id,
-            row.prefix,
-            row.indicator_types.join(", "),
-            row.tags.join(", "),
-            fields
-        );
+    let header = [
+        "feed",
+        "id",
+        "file prefix",
+        "indicator types",
+        "tags",
+        "tag fields",
+    ];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|row| {
+            let fields = if row.tag_fields.is_empty() {
+                "-".to_owned()
+            } else {
+                row.tag_fields.join(", ")
+            };
+            [
+                row.name.to_owned(),
+                row.id.map_or_else(|| "-".to_owned(), |id| id.to_string()),
+                row.prefix.to_owned(),
+                row.indicator_types.join(", "),
+                row.tags.join(", "),
+                fields,
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|title| title.chars().count());
+    for row in &cells {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
     }
+    print_row(&header.map(str::to_owned), &widths);
+    for row in &cells {
+        print_row(row, &widths);
+    }
+}
+
+/// Prints one table row with every column padded to its width; the ID column is right-aligned.
+fn print_row(cells: &[String; 6], widths: &[usize; 6]) {
+    let mut line = String::new();
+    for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
+        let pad = width.saturating_sub(cell.chars().count());
+        if index == 1 {
+            line.push_str(&" ".repeat(pad));
+            line.push_str(cell);
+        } else {
+            line.push_str(cell);
+            if index + 1 < cells.len() {
+                line.push_str(&" ".repeat(pad));
+            }
+        }
+        if index + 1 < cells.len() {
+            line.push_str("  ");
+        }
+    }
+    println!("{line}");
 }

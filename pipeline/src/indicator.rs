@@ -88,10 +88,11 @@ impl Indicator {
         }
     }
 
-    /// Adds a tag unless an equal tag is already present.
+    /// Adds a tag unless the indicator already has one that differs at most in letter case,
+    /// because ThreatConnect treats such tags as one (the first spelling is kept).
     pub fn add_tag(&mut self, name: impl Into<String>) {
         let name = name.into();
-        if !self.tags.iter().any(|tag| tag.name == name) {
+        if !self.tags.iter().any(|tag| same_tag(&tag.name, &name)) {
             self.tags.push(Tag { name });
         }
     }
@@ -105,9 +106,34 @@ impl Indicator {
     }
 }
 
+/// Compares tag names without regard to letter case.
+fn same_tag(left: &str, right: &str) -> bool {
+    if left.is_ascii() && right.is_ascii() {
+        return left.eq_ignore_ascii_case(right);
+    }
+    left.chars()
+        .flat_map(char::to_lowercase)
+        .eq(right.chars().flat_map(char::to_lowercase))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_differing_in_case_are_one_tag() {
+        let mut indicator = Indicator::new(IndicatorType::Host, "example.com");
+        indicator.add_tag("Mobile_Botnet");
+        indicator.add_tag("mobile_botnet");
+        indicator.add_tag("MALWARE-ESPAÑOL");
+        indicator.add_tag("malware-español");
+        indicator.add_tag("malware-espanol");
+        let names: Vec<&str> = indicator.tags.iter().map(|tag| tag.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["Mobile_Botnet", "MALWARE-ESPAÑOL", "malware-espanol"]
+        );
+    }
 
     #[test]
     fn serializes_as_batch_object() {

@@ -82,6 +82,11 @@ impl Parser {
                 length,
                 head,
             } => {
+                let kept_note = if (head.len() as u64) < length {
+                    format!("; the record text holds its first {} bytes", head.len())
+                } else {
+                    String::new()
+                };
                 let origin = Origin {
                     feed,
                     source: source.clone(),
@@ -94,8 +99,7 @@ impl Parser {
                         "oversized_element",
                         format!(
                             "the element at byte {offset} is {length} bytes long, over the \
-                             maximum element size of {max_element_bytes} bytes; only its first \
-                             bytes are kept here"
+                             maximum element size of {max_element_bytes} bytes{kept_note}"
                         ),
                     ),
                 )

@@ -51,7 +51,7 @@ impl Default for RunnerConfig {
     }
 }
 
-/// How a run ended, when the sink did not fail.
+/// The result of a run whose sink did not fail.
 #[derive(Debug, Default)]
 pub struct RunOutcome {
     /// One message per feed that stopped early because its source was broken.
@@ -93,6 +93,8 @@ impl Runner {
         for (source, superseded_by) in sources.iter().zip(superseded_by) {
             let started = Instant::now();
             tracing::info!(feed = source.feed.name, source = %source.name, "Reading feed.");
+            // Registers the source, so that a feed without records still gets its summary row.
+            self.ledger.add_read(source.feed, &source.name, 0);
             let result = match superseded_by {
                 Some(winner) => self.count_superseded(source, winner).await,
                 None => self.run_source(source, sink).await?,

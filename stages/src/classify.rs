@@ -38,6 +38,7 @@ impl ClassifyStage {
         let OwnedValue::Object(object) = &record.value else {
             return Err(ClassifyError::NotAnObject {
                 kind: json_kind(&record.value),
+                value: record.value.encode(),
             });
         };
 
@@ -98,10 +99,6 @@ impl Stage for ClassifyStage {
 fn classify_ip(object: &Object) -> Result<Indicator, ClassifyError> {
     let value = field(object, "ip").ok_or_else(|| missing(&["ip"]))?;
     let text = message_text(value);
-    if text.trim().is_empty() {
-        return Err(missing(&["ip"]));
-    }
-
     let canonical =
         value
             .as_str()
@@ -118,7 +115,7 @@ fn classify_mask_field(object: &Object, name: &str) -> Result<Indicator, Classif
         return Err(missing(&[name]));
     };
     let text = message_text(value);
-    if text.trim().is_empty() {
+    if text.is_empty() {
         return Err(missing(&[name]));
     }
 
@@ -229,15 +226,29 @@ mod tests {
 
     #[test]
     fn missing_ip_is_missing_field() {
-        for json in [
-            r#"{"category": "spam"}"#,
-            r#"{"ip": null}"#,
-            r#"{"ip": " "}"#,
-        ] {
+        for json in [r#"{"category": "spam"}"#, r#"{"ip": null}"#] {
             let (code, message) = rejected("IP Reputation", json);
             assert_eq!(code, "missing_field", "{json}");
             assert!(message.contains(r#""ip""#), "{message}");
         }
+    }
+
+    #[test]
+    fn ip_is_not_trimmed() {
+        assert_eq!(
+            rejected("Demo APT IP", r#"{"ip": "203.0.113.44 "}"#),
+            (
+                "invalid_ip".to_owned(),
+                r#"invalid IP address "203.0.113.44 " in field "ip""#.to_owned()
+            )
+        );
+        assert_eq!(
+            rejected("APT IP", r#"{"ip": ""}"#),
+            (
+                "invalid_ip".to_owned(),
+                r#"invalid IP address "" in field "ip""#.to_owned()
+            )
+        );
     }
 
     #[test]
@@ -252,7 +263,17 @@ mod tests {
             let (code, message) = rejected("IP Reputation", json);
             assert_eq!(code, "not_an_object", "{json}");
             assert!(message.contains(kind), "{message}");
+            assert!(message.starts_with("record \""), "{message}");
         }
+    }
+
+    #[test]
+    fn not_an_object_message_shows_value() {
+        let (_, message) = rejected("IP Reputation", r#"["1.2.3.4"]"#);
+        assert_eq!(
+            message,
+            r#"record "[\"1.2.3.4\"]" is a JSON array, expected an object with a key field"#
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::reject::ClassifyError;
 /// case-sensitive, as in the feeds.
 pub const HASH_FIELDS: [(&str, usize); 3] = [("MD5", 32), ("SHA1", 40), ("SHA256", 64)];
 
-/// Returns whether the record has at least one hash field that is neither `null` nor empty.
+/// Checks whether the record has at least one hash field that is neither `null` nor empty.
 pub fn has_hash(record: &Object) -> bool {
     HASH_FIELDS
         .iter()
@@ -38,7 +38,7 @@ pub fn hash_summary(record: &Object) -> Result<String, ClassifyError> {
             value: message_text(value).into_owned(),
             digits,
         };
-        let text = value.as_str().ok_or_else(invalid)?.trim();
+        let text = value.as_str().ok_or_else(invalid)?;
         if text.len() != digits || !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
             return Err(invalid());
         }
@@ -53,8 +53,10 @@ pub fn hash_summary(record: &Object) -> Result<String, ClassifyError> {
     Ok(hashes.join(" : "))
 }
 
+/// Checks whether a hash field contains the empty string, which counts as an absent hash. Spaces
+/// are not trimmed, so `" "` is an invalid hash.
 fn is_blank(value: &simd_json::OwnedValue) -> bool {
-    value.as_str().is_some_and(|text| text.trim().is_empty())
+    value.as_str().is_some_and(str::is_empty)
 }
 
 #[cfg(test)]
@@ -147,6 +149,16 @@ mod tests {
         let error = summary(&json).unwrap_err();
         assert_eq!(error.code(), "invalid_hash");
         assert!(error.to_string().contains(&bad));
+    }
+
+    #[test]
+    fn hashes_are_not_trimmed() {
+        let json = format!(r#"{{"MD5": " {MD5}"}}"#);
+        assert_eq!(summary(&json).unwrap_err().code(), "invalid_hash");
+        assert_eq!(
+            summary(r#"{"MD5": " "}"#).unwrap_err().code(),
+            "invalid_hash"
+        );
     }
 
     #[test]

@@ -48,10 +48,9 @@ pub fn key_source(feed: &FeedSpec, record: &Object) -> KeySource {
     }
 }
 
-/// Checks whether the field contains something other than `null` or a blank string.
+/// Checks whether the field contains something other than `null` or the empty string.
 pub fn is_present(record: &Object, name: &str) -> bool {
-    field(record, name)
-        .is_some_and(|value| !value.as_str().is_some_and(|text| text.trim().is_empty()))
+    field(record, name).is_some_and(|value| value.as_str() != Some(""))
 }
 
 #[cfg(test)]
@@ -108,7 +107,7 @@ mod tests {
             KeySource::Mask("mask")
         );
         assert_eq!(
-            source("Mobile Botnet", r#"{"mask": " ", "MD5": "x"}"#),
+            source("Mobile Botnet", r#"{"mask": "", "MD5": "x"}"#),
             KeySource::Hashes
         );
         assert_eq!(

@@ -44,8 +44,10 @@ pub enum MaskError {
 }
 
 /// Classifies one mask. The caller handles a missing or empty mask.
+///
+/// The mask is not trimmed: normalized masks carry no surrounding spaces, so a space before the
+/// host makes the mask invalid and a trailing one is percent-encoded in a URL.
 pub fn classify_mask(mask: &str) -> Result<MaskIndicator, MaskError> {
-    let mask = mask.trim();
     let (scheme, rest) = split_scheme(mask)?;
 
     let (authority, path_and_query) = match rest.find('/') {
@@ -470,6 +472,8 @@ mod tests {
     #[test]
     fn spaces_and_controls_are_encoded() {
         assert_eq!(ok("a.example/a b"), url("http://a.example/a%20b"));
+        assert_eq!(ok("a.example/x "), url("http://a.example/x%20"));
+        assert!(invalid_reason(" a.example").contains("' '"));
         assert_eq!(ok("a.example/a\tb\u{7f}"), url("http://a.example/a%09b%7F"));
         assert_eq!(
             ok("a.example/\"<x>\""),

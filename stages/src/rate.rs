@@ -65,7 +65,13 @@ impl RateStage {
         })
     }
 
-    fn rate(&self, record: &Record, indicator: &mut Indicator, counts: &mut BatchCounts) {
+    fn rate(
+        &self,
+        record: &Record,
+        source_text: &str,
+        indicator: &mut Indicator,
+        counts: &mut BatchCounts,
+    ) {
         let feed = record.origin.feed;
         let OwnedValue::Object(object) = &record.value else {
             // Classify only lets objects through; this keeps the stage total.
@@ -83,7 +89,7 @@ impl RateStage {
         let config = &self.config.config;
         let text = description(feed, object);
         self.add_attribute(indicator, counts, &config.description_attribute_type, text);
-        let text = source(feed, &record.origin.source);
+        let text = source_text.to_owned();
         self.add_attribute(indicator, counts, &config.source_attribute_type, text);
         self.add_context(feed, object, &consumed, indicator, counts);
     }
@@ -229,9 +235,20 @@ impl Stage for RateStage {
 
     fn process(&self, batch: &mut [Item]) {
         let mut counts = BatchCounts::default();
+        // A batch nearly always comes from one source, so its Source text is built once.
+        let mut cached: Option<(&FeedSpec, std::sync::Arc<str>, String)> = None;
         for item in batch.iter_mut() {
             if let ItemState::Indicator(indicator) = &mut item.state {
-                self.rate(&item.record, indicator, &mut counts);
+                let origin = &item.record.origin;
+                let fresh = cached.as_ref().is_none_or(|(feed, name, _)| {
+                    !std::ptr::eq(*feed, origin.feed) || **name != *origin.source
+                });
+                if fresh {
+                    let text = source(origin.feed, &origin.source);
+                    cached = Some((origin.feed, origin.source.clone(), text));
+                }
+                let source_text = cached.as_ref().map_or("", |(_, _, text)| text.as_str());
+                self.rate(&item.record, source_text, indicator, &mut counts);
             }
         }
 

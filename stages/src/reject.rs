@@ -11,8 +11,12 @@ use crate::text::quoted;
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum ClassifyError {
     /// The element is an array, string, number, boolean or null instead of an object.
-    #[error("record is a JSON {kind}, expected an object with a key field")]
-    NotAnObject { kind: &'static str },
+    #[error("record {} is a JSON {kind}, expected an object with a key field", quoted(.value))]
+    NotAnObject {
+        kind: &'static str,
+        /// The element as compact JSON.
+        value: String,
+    },
 
     /// None of the fields that hold the indicator value is present.
     #[error("missing field {fields}: the record has no indicator value")]

@@ -1,63 +1,123 @@
 //! Record values as readable attribute text. A nested object becomes one `key: value` line per
 //! field, an array one line per element, and deeper levels are written inline as `{key: value,
-//! …}` and `[a, b]`. `null` values are skipped at every level. Object fields keep the record's
+//! …}` and `[a, b]`. `null` values and blank strings carry
+//! nothing and are skipped at every level. Object fields keep the record's
 //! order where simd-json keeps it (see [`ordered_entries`]), so the same record always renders
 //! the same text.
 
-use simd_json::OwnedValue;
+use std::fmt::Write as _;
 
-use crate::fields::{ordered_entries, scalar_text};
+use simd_json::OwnedValue;
+use simd_json::prelude::*;
+
+use crate::fields::ordered_entries;
 
 /// Renders a field value as attribute text. Returns `None` when nothing is left to show: `null`,
 /// an empty or blank string, or an array or object without non-null content.
 pub fn render_value(value: &OwnedValue) -> Option<String> {
-    let text = match value {
+    let mut out = String::new();
+    match value {
         OwnedValue::Array(elements) => {
-            let lines: Vec<String> = elements.iter().filter_map(render_line).collect();
-            lines.join("\n")
+            write_joined(&mut out, "\n", elements.iter(), write_line);
         }
         OwnedValue::Object(object) => {
-            let lines: Vec<String> = ordered_entries(object)
-                .into_iter()
-                .filter_map(|(key, value)| {
-                    render_inline(value).map(|text| format!("{key}: {text}"))
-                })
-                .collect();
-            lines.join("\n")
+            write_joined(
+                &mut out,
+                "\n",
+                ordered_entries(object).into_iter(),
+                write_field,
+            );
         }
-        scalar => scalar_text(scalar)?.into_owned(),
-    };
-    (!text.trim().is_empty()).then_some(text)
+        scalar => {
+            write_scalar(&mut out, scalar);
+        }
+    }
+    (!out.trim().is_empty()).then_some(out)
 }
 
-/// Renders one array element as a line: an object as `key: value, key: value` without braces.
-fn render_line(value: &OwnedValue) -> Option<String> {
+/// Writes each item that renders to something, with `separator` between them. Every writer
+/// either appends its text or leaves `out` as it was, so skipped items leave no separator.
+fn write_joined<T>(
+    out: &mut String,
+    separator: &str,
+    items: impl Iterator<Item = T>,
+    mut write_item: impl FnMut(&mut String, T) -> bool,
+) -> bool {
+    let start = out.len();
+    for item in items {
+        let mark = out.len();
+        if mark > start {
+            out.push_str(separator);
+        }
+        if !write_item(out, item) {
+            out.truncate(mark);
+        }
+    }
+    out.len() > start
+}
+
+/// Writes one array element as a line: an object as `key: value, key: value` without braces.
+fn write_line(out: &mut String, value: &OwnedValue) -> bool {
     match value {
         OwnedValue::Object(object) => {
-            let fields = inline_fields(object);
-            (!fields.is_empty()).then(|| fields.join(", "))
+            write_joined(out, ", ", ordered_entries(object).into_iter(), write_field)
         }
-        other => render_inline(other),
+        other => write_inline(out, other),
     }
 }
 
-/// Renders a value on one line; `None` for `null`.
-fn render_inline(value: &OwnedValue) -> Option<String> {
-    match value {
-        OwnedValue::Array(elements) => {
-            let items: Vec<String> = elements.iter().filter_map(render_inline).collect();
-            Some(format!("[{}]", items.join(", ")))
-        }
-        OwnedValue::Object(object) => Some(format!("{{{}}}", inline_fields(object).join(", "))),
-        scalar => scalar_text(scalar).map(|text| text.into_owned()),
+/// Writes `key: value` unless the value renders to nothing.
+fn write_field(out: &mut String, (key, value): (&str, &OwnedValue)) -> bool {
+    let mark = out.len();
+    out.push_str(key);
+    out.push_str(": ");
+    if write_inline(out, value) {
+        true
+    } else {
+        out.truncate(mark);
+        false
     }
 }
 
-fn inline_fields(object: &simd_json::owned::Object) -> Vec<String> {
-    ordered_entries(object)
-        .into_iter()
-        .filter_map(|(key, value)| render_inline(value).map(|text| format!("{key}: {text}")))
-        .collect()
+/// Writes a value on one line. Writes nothing for `null` and blank strings.
+fn write_inline(out: &mut String, value: &OwnedValue) -> bool {
+    match value {
+        OwnedValue::Array(elements) => {
+            out.push('[');
+            write_joined(out, ", ", elements.iter(), write_inline);
+            out.push(']');
+            true
+        }
+        OwnedValue::Object(object) => {
+            out.push('{');
+            write_joined(out, ", ", ordered_entries(object).into_iter(), write_field);
+            out.push('}');
+            true
+        }
+        scalar => write_scalar(out, scalar),
+    }
+}
+
+/// Writes a string, number or boolean; writes nothing for `null` and blank strings.
+fn write_scalar(out: &mut String, value: &OwnedValue) -> bool {
+    if let Some(text) = value.as_str() {
+        if text.trim().is_empty() {
+            return false;
+        }
+        out.push_str(text);
+        return true;
+    }
+    if value.is_null() {
+        return false;
+    }
+    if let Some(number) = value.as_i64() {
+        let _ = write!(out, "{number}");
+    } else if let Some(number) = value.as_u64() {
+        let _ = write!(out, "{number}");
+    } else {
+        out.push_str(&value.encode());
+    }
+    true
 }
 
 #[cfg(test)]
@@ -118,6 +178,16 @@ mod tests {
             render(json).unwrap(),
             "owner: {name: Example, codes: [A, B]}\nranges: [[1, 2], {}]"
         );
+    }
+
+    #[test]
+    fn blank_strings_are_skipped() {
+        assert_eq!(
+            render(r#"["Government", "", "  ", "Energy"]"#).unwrap(),
+            "Government\nEnergy"
+        );
+        assert_eq!(render(r#"{"a": "", "b": "x"}"#).unwrap(), "b: x");
+        assert_eq!(render(r#"{"a": ["", "y"]}"#).unwrap(), "a: [y]");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Runs classify, tag and rate over published Kaspersky sample records and checks the outcomes
 //! the mapping rules demand. The samples live outside the repository, so the directory is taken
-//! from `FEEDPIPE_SAMPLE_FEEDS`, else the shared project directory. The test is skipped with a
-//! message when neither exists.
+//! from `FEEDPIPE_SAMPLE_FEEDS`, else from a `shared/feeds` directory beside the crate or one of
+//! its parents. The test is skipped with a message when there is none.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,18 +9,23 @@ use std::sync::Arc;
 use bytes::Bytes;
 use feedpipe_pipeline::record::Origin;
 use feedpipe_pipeline::{FeedCatalog, Indicator, IndicatorType, Item, ItemState, Record};
-use feedpipe_stages::text::TRUNCATION_MARKER;
 use feedpipe_stages::{RateConfig, standard_stages};
 use simd_json::OwnedValue;
 use simd_json::prelude::*;
 
+mod common;
+use common::assert_no_field_lost;
+
+/// Returns `FEEDPIPE_SAMPLE_FEEDS` when set, else the first `shared/feeds` directory found beside
+/// the crate or one of its parent directories.
 fn sample_dir() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("FEEDPIPE_SAMPLE_FEEDS").map(PathBuf::from),
-        Some(PathBuf::from("/work/shared/feeds")),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/feeds")),
-    ];
-    candidates.into_iter().flatten().find(|dir| dir.is_dir())
+    if let Some(dir) = std::env::var_os("FEEDPIPE_SAMPLE_FEEDS") {
+        return Some(PathBuf::from(dir)).filter(|dir| dir.is_dir());
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|ancestor| ancestor.join("shared").join("feeds"))
+        .find(|dir| dir.is_dir())
 }
 
 /// Reads every `*.json` sample, detects its feed from the file name and runs the standard
@@ -190,47 +195,4 @@ fn check_phishing(record: &OwnedValue, indicator: &Indicator) {
     );
     assert!(whois.contains("org: GitHub, Inc."), "{whois}");
     assert_no_field_lost(record, indicator);
-}
-
-/// Checks that every non-null field shows up in the summary, the rating, the confidence, a
-/// parsed date or an attribute.
-fn assert_no_field_lost(record: &OwnedValue, indicator: &Indicator) {
-    let object = record.as_object().unwrap();
-    for (name, value) in object.iter() {
-        if value.is_null() {
-            continue;
-        }
-        let used = match name.as_str() {
-            "ip" => indicator.summary == value.as_str().unwrap(),
-            "popularity" => i64::from(indicator.rating) == 6 - value.as_i64().unwrap(),
-            "threat_score" => i64::from(indicator.confidence) == value.as_i64().unwrap(),
-            "first_seen" => indicator.first_seen.is_some(),
-            "last_seen" => indicator.last_seen.is_some(),
-            _ => false,
-        };
-        let expected: Vec<String> = match value.as_object() {
-            Some(nested) => nested
-                .iter()
-                .filter(|(_, inner)| !inner.is_null())
-                .map(|(key, inner)| format!("{key}: {}", inner.as_str().unwrap_or_default()))
-                .collect(),
-            None => vec![value.as_str().map_or_else(|| value.encode(), str::to_owned)],
-        };
-        // An attribute cut to the length limit keeps what fits before the marker.
-        let in_attribute = indicator.attributes.iter().any(|attribute| {
-            let fallback = attribute.attribute_type == "Additional Analysis and Context";
-            let truncated = attribute.value.ends_with(TRUNCATION_MARKER);
-            let found = expected
-                .iter()
-                .filter(|text| attribute.value.contains(text.as_str()))
-                .count();
-            let complete = found == expected.len() || (truncated && found > 0);
-            complete && (!fallback || attribute.value.starts_with(&format!("{name}:")))
-        });
-        assert!(
-            used || in_attribute,
-            "field {name} of {} is lost: {indicator:?}",
-            record.encode()
-        );
-    }
 }

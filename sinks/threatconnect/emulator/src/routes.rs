@@ -5,10 +5,10 @@
 //! after acceptance. Every API request is written to the request log once.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, RETRY_AFTER};
+use hyper::header::{DATE, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Response};
 
 use crate::admin;
@@ -108,7 +108,7 @@ pub async fn handle(
         || request.uri().path().to_owned(),
         |target| target.as_str().to_owned(),
     );
-    let mut record = RequestRecord {
+    let record = RequestRecord {
         at_ms: shared.now_ms(),
         method: method.to_string(),
         target: target.clone(),
@@ -117,21 +117,49 @@ pub async fn handle(
         auth: None,
         fault: None,
     };
+    // The guard logs the request even when the client hangs up first and hyper drops this
+    // future, as happens to an upload held by a delay fault.
+    let mut logged = LoggedRequest {
+        shared: Arc::clone(&shared),
+        record: Some(record),
+    };
+    let record = logged.record.as_mut().expect("record is set until drop");
 
-    let result = handle_api(&shared, request, &mut record).await;
+    let mut result = handle_api(&shared, request, record).await;
     record.status = result
         .as_ref()
         .ok()
         .map(|response| response.status().as_u16());
-    tracing::debug!(
-        method = %record.method,
-        target = %record.target,
-        status = ?record.status,
-        fault = ?record.fault,
-        "API request handled."
-    );
-    shared.record_request(record);
+    if let Ok(response) = result.as_mut() {
+        // The Date header follows the emulator clock, so a skewed clock shows as it does on a
+        // real server whose clock differs from the client's.
+        let now = UNIX_EPOCH + Duration::from_millis(shared.now_ms());
+        if let Ok(value) = HeaderValue::from_str(&httpdate::fmt_http_date(now)) {
+            response.headers_mut().insert(DATE, value);
+        }
+    }
     result
+}
+
+/// Logs an API request when dropped, whether or not its response was sent.
+struct LoggedRequest {
+    shared: Arc<Shared>,
+    record: Option<RequestRecord>,
+}
+
+impl Drop for LoggedRequest {
+    fn drop(&mut self) {
+        if let Some(record) = self.record.take() {
+            tracing::debug!(
+                method = %record.method,
+                target = %record.target,
+                status = ?record.status,
+                fault = ?record.fault,
+                "API request handled."
+            );
+            self.shared.record_request(record);
+        }
+    }
 }
 
 async fn handle_api(
