@@ -87,7 +87,8 @@ pub struct RunArgs {
     pub format: Option<feedpipe_sink_file::FileFormat>,
 
     /// Rejects file (JSONL: feed, file, byte offset, reason, original record).
-    /// [default: beside the output, <output stem>.rejects.jsonl]
+    /// [default: beside the output, <output stem>.rejects.jsonl; feedpipe-rejects.jsonl when the
+    /// output is standard output or not a regular file]
     #[arg(long, value_name = "PATH")]
     pub rejects: Option<PathBuf>,
 

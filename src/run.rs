@@ -66,6 +66,9 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
         );
     }
     let sink = args.sink.or(config.run.sink).unwrap_or_default();
+    if args.dry_run && sink != SinkKind::Threatconnect {
+        return Err("--dry-run applies to --sink threatconnect only".to_owned());
+    }
     let format = args.format.or(config.run.format).unwrap_or_default();
     let output = args
         .output
@@ -99,9 +102,11 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
 }
 
 /// Places the rejects file beside the output: `out/indicators.jsonl` gives
-/// `out/indicators.rejects.jsonl`; standard output gives `feedpipe-rejects.jsonl`.
+/// `out/indicators.rejects.jsonl`. Standard output and other outputs that are not regular
+/// files, such as `/dev/null`, give `feedpipe-rejects.jsonl` in the working directory.
 fn default_rejects(output: &Path) -> PathBuf {
-    if output.as_os_str() == "-" {
+    let special = output.exists() && !output.is_file();
+    if output.as_os_str() == "-" || special {
         return PathBuf::from("feedpipe-rejects.jsonl");
     }
     let stem = output

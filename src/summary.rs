@@ -68,6 +68,18 @@ impl Report {
         for (key, value) in &summary.stages {
             let _ = writeln!(out, "    {key}: {value}");
         }
+        if summary.sink.get("threatconnect_dry_run") == Some(&serde_json::Value::Bool(true)) {
+            let dir = summary
+                .sink
+                .get("threatconnect_dry_run_dir")
+                .and_then(|dir| dir.as_str())
+                .unwrap_or("the dry-run directory");
+            let _ = writeln!(
+                out,
+                "dry run: nothing was sent to ThreatConnect; the indicators counted as delivered \
+                 are in the job files in {dir}"
+            );
+        }
         if summary.rejected > 0 {
             let _ = writeln!(out, "rejected records: {}", self.rejects_file);
         }

@@ -8,6 +8,7 @@
 //! number of workers.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
@@ -56,7 +57,12 @@ impl Default for RunnerConfig {
 pub struct RunOutcome {
     /// One message per feed that stopped early because its source was broken.
     pub source_errors: Vec<String>,
+    /// Whether the run stopped early because [`Runner::stop_handle`] was set.
+    pub interrupted: bool,
 }
+
+/// Reject code of records read but never handed to the sink because the run stopped.
+pub const NOT_SENT: &str = "not_sent";
 
 /// Runs sources through the stages into one sink.
 pub struct Runner {
@@ -64,6 +70,7 @@ pub struct Runner {
     stages: Arc<Vec<Box<dyn Stage>>>,
     ledger: Arc<Ledger>,
     profile: Arc<Profile>,
+    stop: Arc<AtomicBool>,
 }
 
 impl Runner {
@@ -74,7 +81,15 @@ impl Runner {
             stages: Arc::new(stages),
             ledger,
             profile: Arc::new(Profile::new(&names)),
+            stop: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Returns the flag that stops the run: once set, the reader stops at the next batch, the
+    /// records already read still go through the stages to the sink, and later feeds are not
+    /// read. A signal handler sets it on Ctrl-C.
+    pub fn stop_handle(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
     }
 
     pub fn profile(&self) -> &Profile {
@@ -82,7 +97,8 @@ impl Runner {
     }
 
     /// Runs every source in order, then finishes the sink. A broken source stops only its own
-    /// feed; a failing sink stops the run.
+    /// feed. A failing sink stops the run: the records already read are counted as rejected
+    /// (`not_sent`) so that the counts still add up, and the sink's error is returned.
     pub async fn run(
         &self,
         sources: &[FeedSource],
@@ -91,13 +107,25 @@ impl Runner {
         let mut outcome = RunOutcome::default();
         let superseded_by = superseded(sources);
         for (source, superseded_by) in sources.iter().zip(superseded_by) {
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
             let started = Instant::now();
             tracing::info!(feed = source.feed.name, source = %source.name, "Reading feed.");
             // Registers the source, so that a feed without records still gets its summary row.
             self.ledger.add_read(source.feed, &source.name, 0);
             let result = match superseded_by {
                 Some(winner) => self.count_superseded(source, winner).await,
-                None => self.run_source(source, sink).await?,
+                None => match self.run_source(source, sink).await {
+                    Ok(result) => result,
+                    Err(error) => {
+                        self.stop.store(true, Ordering::Relaxed);
+                        // The sink may still have work to account for, such as jobs in flight.
+                        let _ = sink.finish(&self.ledger).await;
+                        self.collect_stage_counters();
+                        return Err(error);
+                    }
+                },
             };
             if let Err(message) = result {
                 let message = format!("{} feed {}: {message}", source.feed.name, source.name);
@@ -117,14 +145,19 @@ impl Runner {
         let started = Instant::now();
         let finished = sink.finish(&self.ledger).await;
         self.profile.sink.add_busy(started.elapsed());
+        self.collect_stage_counters();
+        finished?;
+        outcome.interrupted = self.stop.load(Ordering::Relaxed);
+        Ok(outcome)
+    }
+
+    fn collect_stage_counters(&self) {
         for stage in self.stages.iter() {
             for (event, count) in stage.counters() {
                 self.ledger
                     .set_stage_counter(format!("{}.{event}", stage.name()), count);
             }
         }
-        finished?;
-        Ok(outcome)
     }
 
     /// Counts the records of a feed that another feed of the run supersedes, as filtered.
@@ -199,12 +232,16 @@ impl Runner {
             let source = source.clone();
             let config = self.config;
             let profile = self.profile.clone();
-            tokio::task::spawn_blocking(move || read_source(&source, config, &to_workers, &profile))
+            let stop = self.stop.clone();
+            tokio::task::spawn_blocking(move || {
+                read_source(&source, config, &to_workers, &profile, &stop)
+            })
         };
 
         // Collect in round-robin order; the first worker to run dry marks the end of the feed,
         // because the reader deals batches in the same order.
         let mut turn = 0;
+        let mut failure = None;
         loop {
             let waited = Instant::now();
             let Some(batch) = from_workers[turn % workers].recv().await else {
@@ -215,12 +252,26 @@ impl Runner {
             if batch.is_empty() {
                 continue;
             }
+            if failure.is_some() {
+                // The sink failed: the rest of what was read is accounted for, not sent.
+                let reject = crate::ledger::Reject::new(
+                    NOT_SENT,
+                    "not sent: the run stopped because the sink failed",
+                );
+                for delivery in &batch {
+                    self.reject(&delivery.origin, &reject);
+                }
+                continue;
+            }
             let started = Instant::now();
             let count = batch.len() as u64;
             let sent = sink.send(batch, &self.ledger).await;
             self.profile.sink.add_busy(started.elapsed());
             self.profile.sink.add_volume(count, 0);
-            sent?;
+            if let Err(error) = sent {
+                self.stop.store(true, Ordering::Relaxed);
+                failure = Some(error);
+            }
         }
         drop(from_workers);
 
@@ -229,9 +280,19 @@ impl Runner {
                 return Ok(Err(format!("worker thread failed: {error}")));
             }
         }
-        match reader.await {
-            Ok(result) => Ok(result),
-            Err(error) => Ok(Err(format!("reader thread failed: {error}"))),
+        let read = match reader.await {
+            Ok(result) => result,
+            Err(error) => Err(format!("reader thread failed: {error}")),
+        };
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(read),
+        }
+    }
+
+    fn reject(&self, origin: &crate::record::Origin, reject: &crate::ledger::Reject) {
+        if let Err(error) = self.ledger.add_rejected(origin, reject) {
+            tracing::error!(%error, "Writing the rejects file failed.");
         }
     }
 }
@@ -242,6 +303,7 @@ fn read_source(
     config: RunnerConfig,
     workers: &[SyncSender<Vec<Frame>>],
     profile: &Profile,
+    stop: &AtomicBool,
 ) -> Result<(), String> {
     let opened = source.with_reader(|reader| {
         let mut splitter = Splitter::new(reader, config.splitter);
@@ -260,6 +322,12 @@ fn read_source(
             sent
         };
         loop {
+            if stop.load(Ordering::Relaxed) {
+                if !batch.is_empty() {
+                    deal(batch, batch_bytes, &mut started);
+                }
+                return Err("stopped: the run was interrupted or its sink failed".to_owned());
+            }
             match splitter.next_frame() {
                 Ok(Some(frame)) => {
                     batch_bytes += match &frame {
@@ -271,8 +339,7 @@ fn read_source(
                         let full =
                             std::mem::replace(&mut batch, Vec::with_capacity(config.batch_records));
                         if !deal(full, batch_bytes, &mut started) {
-                            // The run is stopping because the sink failed.
-                            return Ok(());
+                            return Err("stopped: the pipeline shut down".to_owned());
                         }
                         batch_bytes = 0;
                     }
@@ -426,6 +493,8 @@ mod tests {
         summaries: Vec<String>,
         batches: usize,
         fail_at: Option<usize>,
+        /// Set on the second batch, as a Ctrl-C handler would.
+        stop_at_second: Option<Arc<AtomicBool>>,
     }
 
     #[async_trait]
@@ -436,7 +505,16 @@ mod tests {
 
         async fn send(&mut self, batch: Vec<Delivery>, ledger: &Ledger) -> Result<(), SinkError> {
             self.batches += 1;
+            if self.batches == 2
+                && let Some(stop) = &self.stop_at_second
+            {
+                stop.store(true, Ordering::Relaxed);
+            }
             if self.fail_at == Some(self.batches) {
+                let reject = Reject::new("sink_failed", "refused");
+                for delivery in &batch {
+                    ledger.add_rejected(&delivery.origin, &reject).unwrap();
+                }
                 return Err(SinkError::new("collect", "refused"));
             }
             ledger.add_delivered(batch.iter().map(|delivery| &delivery.origin));
@@ -580,5 +658,35 @@ mod tests {
         let error = runner.run(&sources, &mut sink).await.unwrap_err();
         assert!(error.to_string().contains("refused"));
         assert_eq!(sink.summaries.len(), 13);
+
+        let summary = ledger.summary();
+        assert!(summary.sources[0].balanced(), "{:?}", summary.sources[0]);
+        assert!(summary.read < 2000, "the reader stops after the failure");
+        assert_eq!(summary.sources[0].rejected_by_reason["sink_failed"], 6);
+        assert!(summary.sources[0].rejected_by_reason[NOT_SENT] > 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stop_handle_ends_the_run_with_balanced_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        write_feed(dir.path(), "APT_IP_Data_Feed_1.json", 3000, "]");
+        write_feed(dir.path(), "IP_Reputation_Data_Feed_1.json", 3000, "]");
+        let sources = resolve(&[dir.path().to_owned()], None).unwrap();
+        let ledger = Arc::new(Ledger::new(None).unwrap());
+        let runner = Runner::new(small_config(2), vec![Box::new(IpOnly)], ledger.clone());
+        let mut sink = Collect {
+            stop_at_second: Some(runner.stop_handle()),
+            ..Collect::default()
+        };
+        let outcome = runner.run(&sources, &mut sink).await.unwrap();
+
+        assert!(outcome.interrupted);
+        let summary = ledger.summary();
+        assert_eq!(summary.sources.len(), 1, "the second feed is not read");
+        assert!(summary.read > 0);
+        assert!(summary.read < 3000, "the reader stops early");
+        assert!(summary.sources[0].balanced(), "{:?}", summary.sources[0]);
+        assert_eq!(sink.summaries.len() as u64, summary.delivered);
+        assert!(summary.sources[0].error.is_some());
     }
 }

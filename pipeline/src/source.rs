@@ -35,6 +35,8 @@ pub enum SourceError {
     Zip { path: String, message: String },
     #[error("{path} is not a feed file: expected .json, .json.gz or .zip")]
     UnsupportedFile { path: String },
+    #[error("feed file {path} not found")]
+    NotFound { path: String },
     #[error("directory {path} holds no feed files (.json, .json.gz or .zip)")]
     EmptyDirectory { path: String },
 }
@@ -224,6 +226,9 @@ fn resolve_directory(
 
 fn resolve_file(path: &Path, forced: Option<&'static FeedSpec>) -> Result<FeedSource, SourceError> {
     let display = path.display().to_string();
+    if !path.exists() {
+        return Err(SourceError::NotFound { path: display });
+    }
     let container = container_of(path).ok_or_else(|| SourceError::UnsupportedFile {
         path: display.clone(),
     })?;
@@ -252,12 +257,6 @@ fn resolve_file(path: &Path, forced: Option<&'static FeedSpec>) -> Result<FeedSo
         path: display,
         known: catalog.prefixes(),
     })?;
-    if !path.exists() {
-        return Err(SourceError::Io {
-            path: path.display().to_string(),
-            source: io::Error::from(io::ErrorKind::NotFound),
-        });
-    }
     Ok(FeedSource {
         feed,
         name: Arc::from(name),
@@ -348,6 +347,21 @@ mod tests {
 
         let forced = resolve(&[path], Some("68")).unwrap();
         assert_eq!(forced[0].feed.name, "IP Reputation");
+    }
+
+    #[test]
+    fn missing_file_is_not_found() {
+        let error = resolve(
+            &[PathBuf::from("/nonexistent/IP_Reputation_Data_Feed_1.json")],
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(error, SourceError::NotFound { .. }), "{error}");
+        let error = resolve(&[PathBuf::from("/nonexistent/feed.json")], None).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "feed file /nonexistent/feed.json not found"
+        );
     }
 
     #[test]

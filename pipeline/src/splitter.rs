@@ -116,6 +116,12 @@ struct ElementScan {
     in_string: bool,
     escape: bool,
     container: bool,
+    /// The element's opening and closing bracket (`{` and `}`, or `[` and `]`). Only these
+    /// change the depth: inside a valid object every `[` has its `]`, so counting braces alone
+    /// finds the object's end, and an element with stray brackets ends at its closing brace
+    /// and fails to parse on its own instead of swallowing the elements after it.
+    open: u8,
+    close: u8,
     /// Set once the element is over the cap: the head kept for the rejects file.
     oversized: Option<Bytes>,
 }
@@ -200,6 +206,8 @@ impl<R: Read> Splitter<R> {
                                 scanned: self.pos,
                                 offset: self.offset_at(self.pos),
                                 container: byte == b'{' || byte == b'[',
+                                open: byte,
+                                close: if byte == b'[' { b']' } else { b'}' },
                                 ..ElementScan::default()
                             };
                             self.state = State::InElement;
@@ -355,19 +363,27 @@ impl<R: Read> Splitter<R> {
                 index += 1;
                 continue;
             }
-            match byte {
-                b'"' => scan.in_string = true,
-                b'{' | b'[' => scan.depth += 1,
-                b'}' | b']' => {
-                    scan.depth = scan.depth.saturating_sub(1);
-                    if scan.depth == 0 {
-                        scan.scanned = index + 1;
-                        return Some(index + 1);
+            // Outside strings only quotes and the element's own brackets matter, so memchr jumps
+            // over the keys' indentation, numbers and punctuation in between.
+            match memchr::memchr3(b'"', scan.open, scan.close, &bytes[index..]) {
+                None => index = bytes.len(),
+                Some(found) => {
+                    index += found;
+                    let byte = bytes[index];
+                    if byte == b'"' {
+                        scan.in_string = true;
+                    } else if byte == scan.open {
+                        scan.depth += 1;
+                    } else {
+                        scan.depth = scan.depth.saturating_sub(1);
+                        if scan.depth == 0 {
+                            scan.scanned = index + 1;
+                            return Some(index + 1);
+                        }
                     }
+                    index += 1;
                 }
-                _ => {}
             }
-            index += 1;
         }
         scan.scanned = index;
         None
@@ -647,6 +663,20 @@ mod tests {
             error,
             Some(SplitError::Unexpected { offset: 1, .. })
         ));
+    }
+
+    #[test]
+    fn stray_bracket_ends_at_the_closing_brace() {
+        let (frames, error) = split(r#"[{"a": [}, {"b": 2}, [1, [2], {"c": "]"}]]"#);
+        assert!(error.is_none(), "{error:?}");
+        let got: Vec<String> = elements(&frames)
+            .into_iter()
+            .map(|(_, text)| text)
+            .collect();
+        assert_eq!(
+            got,
+            [r#"{"a": [}"#, r#"{"b": 2}"#, r#"[1, [2], {"c": "]"}]"#]
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The file sink: one ThreatConnect batch indicator object per line (JSONL), or a flat CSV.
 //!
 //! The JSONL line is exactly the object the ThreatConnect sink sends, so a file run shows what a
-//! ThreatConnect run would deliver. Output goes to `PATH.partial` and is renamed to `PATH` when
-//! the run finishes, so a reader never picks up a half-written file; writing to `-` streams to
-//! standard output instead.
+//! ThreatConnect run would deliver. A regular file is written as `PATH.partial` and renamed to
+//! `PATH` when the run finishes, so a reader never picks up a half-written file. Standard output
+//! (`-`) and an existing path that is not a regular file (a symbolic link, a FIFO, a device) are
+//! written in place. Each batch is flushed before it counts as delivered; a batch whose write
+//! fails is counted as rejected (`sink_failed`).
 
 mod csv_encoder;
 
@@ -12,7 +14,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use feedpipe_pipeline::{Delivery, Ledger, Sink, SinkError};
+use feedpipe_pipeline::{Delivery, Ledger, Reject, Sink, SinkError};
 use serde::Deserialize;
 
 pub use csv_encoder::{CSV_HEADER, write_csv_row};
@@ -73,13 +75,35 @@ pub struct FileSink {
     partial: Option<PathBuf>,
     encoder: Encoder,
     written: u64,
+    failed: bool,
+    /// What the sink writes to, for error messages.
+    written_to: String,
 }
 
 impl FileSink {
     /// Creates the sink; `-` writes to standard output.
     pub fn create(path: &Path, format: FileFormat) -> io::Result<Self> {
+        let in_place = std::fs::symlink_metadata(path)
+            .map(|metadata| !metadata.file_type().is_file())
+            .unwrap_or(false);
+        if path.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                format!("{} is a directory", path.display()),
+            ));
+        }
         let (writer, target, partial): (Box<dyn Write + Send>, _, _) = if path.as_os_str() == "-" {
             (Box::new(BufWriter::new(io::stdout())), None, None)
+        } else if in_place {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(path)?;
+            (
+                Box::new(BufWriter::with_capacity(256 * 1024, file)),
+                None,
+                None,
+            )
         } else {
             if let Some(parent) = path
                 .parent()
@@ -96,6 +120,11 @@ impl FileSink {
                 Some(path.to_owned()),
                 Some(partial),
             )
+        };
+        let written_to = match (&partial, path.as_os_str() == "-") {
+            (_, true) => "standard output".to_owned(),
+            (Some(partial), false) => partial.display().to_string(),
+            (None, false) => path.display().to_string(),
         };
         let mut output = Counting {
             inner: writer,
@@ -116,6 +145,8 @@ impl FileSink {
             partial,
             encoder,
             written: 0,
+            failed: false,
+            written_to,
         })
     }
 
@@ -143,11 +174,10 @@ impl FileSink {
     }
 
     fn failed(&self, error: io::Error) -> SinkError {
-        let path = self.partial.as_ref().map_or_else(
-            || "standard output".to_owned(),
-            |path| path.display().to_string(),
-        );
-        SinkError::new("file", format!("writing {path} failed: {error}"))
+        SinkError::new(
+            "file",
+            format!("writing {} failed: {error}", self.written_to),
+        )
     }
 }
 
@@ -158,8 +188,24 @@ impl Sink for FileSink {
     }
 
     async fn send(&mut self, batch: Vec<Delivery>, ledger: &Ledger) -> Result<(), SinkError> {
-        for delivery in &batch {
-            self.encode(delivery).map_err(|error| self.failed(error))?;
+        let written = if self.failed {
+            Err(io::Error::other("an earlier write failed"))
+        } else {
+            batch
+                .iter()
+                .try_for_each(|delivery| self.encode(delivery))
+                .and_then(|()| self.flush().map(|_| ()))
+        };
+        if let Err(error) = written {
+            self.failed = true;
+            let error = self.failed(error);
+            let reject = Reject::new("sink_failed", error.to_string());
+            for delivery in &batch {
+                if let Err(error) = ledger.add_rejected(&delivery.origin, &reject) {
+                    tracing::error!(%error, "Writing the rejects file failed.");
+                }
+            }
+            return Err(error);
         }
         self.written += batch.len() as u64;
         ledger.add_delivered(batch.iter().map(|delivery| &delivery.origin));
@@ -167,6 +213,12 @@ impl Sink for FileSink {
     }
 
     async fn finish(&mut self, ledger: &Ledger) -> Result<(), SinkError> {
+        if self.failed {
+            return Err(SinkError::new(
+                "file",
+                "the output is incomplete because a write failed; it was not renamed",
+            ));
+        }
         let bytes = self.flush().map_err(|error| self.failed(error))?;
         if let (Some(partial), Some(target)) = (&self.partial, &self.target) {
             std::fs::rename(partial, target).map_err(|error| {

@@ -89,3 +89,70 @@ fn format_names_parse() {
     assert_eq!("jsonl".parse::<FileFormat>().unwrap(), FileFormat::Jsonl);
     assert!("xml".parse::<FileFormat>().unwrap_err().contains("xml"));
 }
+
+#[tokio::test]
+async fn failed_write_rejects_the_batch() {
+    let full = std::path::Path::new("/dev/full");
+    if !full.exists() {
+        eprintln!("skipped: /dev/full is not available on this system");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rejects = dir.path().join("rejects.jsonl");
+    let ledger = Ledger::new(Some(&rejects)).unwrap();
+    let mut sink = FileSink::create(full, FileFormat::Jsonl).unwrap();
+    let error = sink
+        .send(
+            vec![delivery("192.0.2.1", 1), delivery("192.0.2.2", 90)],
+            &ledger,
+        )
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("/dev/full"), "{error}");
+    assert!(sink.finish(&ledger).await.is_err());
+    assert!(
+        full.exists(),
+        "the device is written in place, never replaced"
+    );
+
+    let summary = ledger.summary();
+    assert_eq!(summary.delivered, 0);
+    assert_eq!(summary.rejected, 2);
+    assert_eq!(summary.sources[0].rejected_by_reason["sink_failed"], 2);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn symlink_output_is_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("target.jsonl");
+    std::fs::write(&target, "old\n").unwrap();
+    let link = dir.path().join("link.jsonl");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+
+    let ledger = Ledger::new(None).unwrap();
+    let mut sink = FileSink::create(&link, FileFormat::Jsonl).unwrap();
+    sink.send(vec![delivery("192.0.2.1", 1)], &ledger)
+        .await
+        .unwrap();
+    sink.finish(&ledger).await.unwrap();
+
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let text = std::fs::read_to_string(&target).unwrap();
+    assert!(text.starts_with("{\"type\":\"Address\""), "{text}");
+    assert_eq!(text.lines().count(), 1);
+}
+
+#[test]
+fn directory_output_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = FileSink::create(dir.path(), FileFormat::Jsonl)
+        .err()
+        .unwrap();
+    assert!(error.to_string().contains("is a directory"), "{error}");
+}

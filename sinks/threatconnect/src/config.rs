@@ -262,13 +262,15 @@ impl ThreatConnectSinkConfig {
     }
 
     /// Returns the API base URL without a trailing slash, after checking its scheme and host.
+    /// Error messages show the URL with any user name and password replaced by `***`.
     pub fn api_base(&self) -> Result<Url, ConfigError> {
         let text = self.api_url.trim();
         if text.is_empty() {
             return Err(ConfigError::MissingUrl);
         }
+        let shown = without_userinfo(text);
         let invalid = |reason: &str| ConfigError::InvalidUrl {
-            url: text.to_owned(),
+            url: shown.clone(),
             reason: reason.to_owned(),
         };
         let mut url = Url::parse(text).map_err(|error| invalid(&error.to_string()))?;
@@ -284,9 +286,7 @@ impl ThreatConnectSinkConfig {
             "https" => {}
             "http" if is_loopback(url.host()) => {}
             "http" => {
-                return Err(ConfigError::InsecureUrl {
-                    url: text.to_owned(),
-                });
+                return Err(ConfigError::InsecureUrl { url: shown });
             }
             _ => return Err(invalid("the scheme must be https")),
         }
@@ -353,9 +353,46 @@ fn out_of_range(key: &'static str, value: impl ToString, expected: &'static str)
     }
 }
 
+/// Replaces the user information of a URL (`user:password@`) with `***`, so that an error
+/// message never repeats a password someone put in the URL.
+fn without_userinfo(url: &str) -> String {
+    let authority_start = url.find("://").map_or(0, |index| index + 3);
+    let authority_end = url[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |index| authority_start + index);
+    match url[authority_start..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}***{}",
+            &url[..authority_start],
+            &url[authority_start + at..]
+        ),
+        None => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_errors_hide_credentials() {
+        let config = ThreatConnectSinkConfig {
+            api_url: "http://user:ZZPASSzz@203.0.113.9:8443/api".to_owned(),
+            owner: "Example Org".to_owned(),
+            ..ThreatConnectSinkConfig::default()
+        };
+        let message = config.api_base().unwrap_err().to_string();
+        assert!(!message.contains("ZZPASSzz"), "{message}");
+        assert!(
+            message.contains("http://***@203.0.113.9:8443/api"),
+            "{message}"
+        );
+        assert_eq!(
+            without_userinfo("https://tc.example.org/api"),
+            "https://tc.example.org/api"
+        );
+        assert_eq!(without_userinfo("https://a:b@h/p@q"), "https://***@h/p@q");
+    }
 
     fn config(url: &str) -> ThreatConnectSinkConfig {
         ThreatConnectSinkConfig {
