@@ -1,4 +1,4 @@
-//! Throughput of the output encoders on classified and tagged IP Reputation indicators: the
+//! Throughput of the output encoders on classified, tagged and rated IP Reputation indicators: the
 //! ThreatConnect batch object (serde_json of `Indicator`, which the ThreatConnect sink and the
 //! JSONL file sink write) and the file sink's CSV row.
 
@@ -7,7 +7,7 @@ mod common;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use feedpipe_pipeline::{Delivery, ItemState, Stage};
 use feedpipe_sink_file::write_csv_row;
-use feedpipe_stages::{ClassifyStage, TagStage};
+use feedpipe_stages::{ClassifyStage, RateConfig, RateStage, TagStage};
 
 use common::{Corpus, RECORDS};
 
@@ -15,6 +15,9 @@ fn deliveries(corpus: &Corpus) -> Vec<Delivery> {
     let mut items = corpus.items();
     ClassifyStage::new().process(&mut items);
     TagStage::new().process(&mut items);
+    RateStage::new(RateConfig::default())
+        .expect("default rate configuration")
+        .process(&mut items);
     items
         .into_iter()
         .filter_map(|item| match item.state {

@@ -5,7 +5,7 @@ mod common;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use feedpipe_pipeline::{Item, Stage};
-use feedpipe_stages::{ClassifyStage, TagStage};
+use feedpipe_stages::{ClassifyStage, RateConfig, RateStage, TagStage};
 
 use common::{Corpus, RECORDS};
 
@@ -63,9 +63,33 @@ fn tag(criterion: &mut Criterion) {
     group.finish();
 }
 
+fn rate(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("rate");
+    let classify = ClassifyStage::new();
+    let tag = TagStage::new();
+    let stage = RateStage::new(RateConfig::default()).expect("default rate configuration");
+    for (label, feed) in FEEDS {
+        let corpus = Corpus::new(feed, RECORDS);
+        group.throughput(Throughput::Bytes(corpus.element_bytes()));
+        group.bench_function(label, |bencher| {
+            bencher.iter_batched_ref(
+                || {
+                    let mut items = corpus.items();
+                    run_stage(&classify, &mut items);
+                    run_stage(&tag, &mut items);
+                    items
+                },
+                |items| run_stage(&stage, items),
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20);
-    targets = classify, tag
+    targets = classify, tag, rate
 }
 criterion_main!(benches);
