@@ -220,7 +220,14 @@ impl Batcher {
     }
 
     fn take(&mut self) -> JobPayload {
-        std::mem::take(&mut self.current).finish()
+        // A body reserved at the byte limit is never reallocated while it fills, so a job's
+        // memory is its own size, not that plus the blocks left behind by doubling.
+        let capacity = self.max_bytes.load(Ordering::Relaxed);
+        let fresh = JobBuilder {
+            body: Vec::with_capacity(capacity),
+            ..JobBuilder::default()
+        };
+        std::mem::replace(&mut self.current, fresh).finish()
     }
 }
 
