@@ -1,6 +1,6 @@
 //! Runs classify, tag and rate over published Kaspersky sample records and checks the outcomes
 //! the mapping rules demand. The samples live outside the repository, so the directory is taken
-//! from `FEEDPIPE_SAMPLE_FEEDS`, else from a `shared/feeds` directory beside the crate or one of
+//! from `FEEDPIPE_PUBLIC_FEEDS`, else from a `shared/feeds` directory beside the crate or one of
 //! its parents. The test is skipped with a message when there is none.
 
 use std::path::{Path, PathBuf};
@@ -16,10 +16,10 @@ use simd_json::prelude::*;
 mod common;
 use common::assert_no_field_lost;
 
-/// Returns `FEEDPIPE_SAMPLE_FEEDS` when set, else the first `shared/feeds` directory found beside
+/// Returns `FEEDPIPE_PUBLIC_FEEDS` when set, else the first `shared/feeds` directory found beside
 /// the crate or one of its parent directories.
 fn sample_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("FEEDPIPE_SAMPLE_FEEDS") {
+    if let Some(dir) = std::env::var_os("FEEDPIPE_PUBLIC_FEEDS") {
         return Some(PathBuf::from(dir)).filter(|dir| dir.is_dir());
     }
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -94,7 +94,7 @@ fn attribute<'a>(indicator: &'a Indicator, attribute_type: &str) -> Option<&'a s
 #[test]
 fn sample_records_follow_mapping_rules() {
     let Some(dir) = sample_dir() else {
-        println!("Skipped: no sample feed directory; set FEEDPIPE_SAMPLE_FEEDS to run it.");
+        println!("Skipped: no sample feed directory; set FEEDPIPE_PUBLIC_FEEDS to run it.");
         return;
     };
     let results = run_samples(&dir);
