@@ -81,8 +81,10 @@ impl Indicator {
             summary: summary.into(),
             rating: 0,
             confidence: 0,
-            tags: Vec::new(),
-            attributes: Vec::new(),
+            // Typical indicators carry a few tags and about a dozen attributes; reserving that
+            // avoids regrowing the vectors for every record.
+            tags: Vec::with_capacity(4),
+            attributes: Vec::with_capacity(12),
             first_seen: None,
             last_seen: None,
         }

@@ -13,7 +13,12 @@ pub fn canonical_ip(text: &str) -> Option<String> {
     {
         return inner.parse::<Ipv6Addr>().ok().map(|ip| ip.to_string());
     }
-    text.parse::<IpAddr>().ok().map(|ip| ip.to_string())
+    match text.parse::<IpAddr>().ok()? {
+        // Rust accepts only canonical dotted decimal for IPv4, so the text is already canonical
+        // and need not be formatted again.
+        IpAddr::V4(_) => Some(text.to_owned()),
+        IpAddr::V6(ip) => Some(ip.to_string()),
+    }
 }
 
 #[cfg(test)]
