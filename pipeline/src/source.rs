@@ -41,7 +41,7 @@ pub enum SourceError {
     EmptyDirectory { path: String },
 }
 
-/// How a source's bytes are stored.
+/// The container a source's bytes are stored in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Container {
     Plain(PathBuf),
@@ -147,8 +147,9 @@ fn container_of(path: &Path) -> Option<Container> {
 }
 
 /// Resolves command-line inputs (files, directories, `-`) into feed sources, in order. Files in a
-/// directory are taken in name order; a directory entry that is not a feed file or whose name
-/// matches no feed is skipped with a warning, while a file named explicitly must be recognised.
+/// directory are taken in name order. A directory entry that is not a feed file, or whose name
+/// matches no feed, is skipped with a warning. A file named explicitly must be recognised, and a
+/// file named twice is read once.
 pub fn resolve(
     inputs: &[PathBuf],
     feed_override: Option<&str>,
