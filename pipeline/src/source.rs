@@ -281,14 +281,21 @@ fn resolve_file(path: &Path, forced: Option<&'static FeedSpec>) -> Result<FeedSo
     let catalog = FeedCatalog;
 
     let (feed, name) = match &container {
-        Container::Zip(_) => {
-            let entry = zip_entry_name(path)?;
-            let entry_file = entry.rsplit('/').next().unwrap_or(&entry).to_owned();
-            let feed = forced
-                .or_else(|| catalog.detect(file_name))
-                .or_else(|| catalog.detect(&entry_file));
-            (feed, format!("{display}:{entry}"))
-        }
+        Container::Zip(_) => match zip_entry_name(path) {
+            Ok(entry) => {
+                let entry_file = entry.rsplit('/').next().unwrap_or(&entry).to_owned();
+                let feed = forced
+                    .or_else(|| catalog.detect(file_name))
+                    .or_else(|| catalog.detect(&entry_file));
+                (feed, format!("{display}:{entry}"))
+            }
+            // A damaged archive whose name says which feed it holds is a broken source of that
+            // feed, as a damaged .json.gz is: the run reports it and goes on with other feeds.
+            Err(error) => match forced.or_else(|| catalog.detect(file_name)) {
+                Some(feed) => (Some(feed), display.clone()),
+                None => return Err(error),
+            },
+        },
         _ => (
             forced.or_else(|| catalog.detect(file_name)),
             display.clone(),
@@ -451,11 +458,22 @@ mod tests {
             writer.write_all(b"[]").unwrap();
         }
         writer.finish().unwrap();
-        let error = resolve(&[archive], None).unwrap_err();
+        let sources = resolve(&[archive], None).unwrap();
+        let error = sources[0].with_reader(|_| ()).unwrap_err();
         assert!(
             matches!(error, SourceError::ZipEntries { count: 2, .. }),
             "{error}"
         );
+
+        let damaged = dir.path().join("APT_IP_Data_Feed_1.zip");
+        std::fs::write(&damaged, b"PK not really a zip").unwrap();
+        let sources = resolve(&[damaged], None).unwrap();
+        let error = sources[0].with_reader(|_| ()).unwrap_err();
+        assert!(matches!(error, SourceError::Zip { .. }), "{error}");
+
+        let unnamed = dir.path().join("archive.zip");
+        std::fs::write(&unnamed, b"PK not really a zip").unwrap();
+        assert!(resolve(&[unnamed], None).is_err());
     }
 
     #[test]
