@@ -927,3 +927,29 @@ fn job_byte_limit_bounds_uploads() {
         total_bytes
     );
 }
+
+#[test]
+fn security_labels_reach_threatconnect() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = EmulatorProcess::start(dir.path(), "");
+    let feed = sample_feeds().join("APT_IP_Data_Feed_261201_0900.json");
+    let (run, summary, _) = run_threatconnect(
+        dir.path(),
+        &emulator,
+        &feed,
+        "\n[stages.rate]\nsecurity_labels = [\"TLP:AMBER\"]",
+        &hmac_env(),
+    );
+
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert_balanced(&summary);
+    let stored = emulator.indicators();
+    assert_eq!(stored.len() as u64, counts(&summary)[1]);
+    for indicator in &stored {
+        assert_eq!(
+            indicator["securityLabels"],
+            serde_json::json!(["TLP:AMBER"]),
+            "{indicator}"
+        );
+    }
+}

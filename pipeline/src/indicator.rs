@@ -48,6 +48,13 @@ pub struct Attribute {
     pub value: String,
 }
 
+/// A security label such as `TLP:AMBER`, serialized as `{"name": …}`. The label must exist in
+/// the ThreatConnect instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityLabel {
+    pub name: String,
+}
+
 /// One ThreatConnect batch indicator object.
 ///
 /// `summary` is the canonical value: an IP address, a punycode host, a URL with scheme, or the
@@ -65,6 +72,13 @@ pub struct Indicator {
     pub tags: Vec<Tag>,
     #[serde(rename = "attribute", default)]
     pub attributes: Vec<Attribute>,
+    /// Security labels (handling instructions such as TLP) of the indicator.
+    #[serde(
+        rename = "securityLabel",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub security_labels: Vec<SecurityLabel>,
     /// First seen, ISO 8601 UTC (`2015-01-21T00:00:00Z`).
     #[serde(rename = "firstSeen", skip_serializing_if = "Option::is_none", default)]
     pub first_seen: Option<String>,
@@ -85,6 +99,7 @@ impl Indicator {
             // avoids regrowing the vectors for every record.
             tags: Vec::with_capacity(4),
             attributes: Vec::with_capacity(12),
+            security_labels: Vec::new(),
             first_seen: None,
             last_seen: None,
         }

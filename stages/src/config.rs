@@ -97,6 +97,9 @@ pub struct RateConfig {
     /// Attribute type holding a `last_seen` that is not a recognized date, as written.
     /// Default: "Last Seen".
     pub last_seen_attribute_type: String,
+    /// Security labels set on every indicator, such as `TLP:AMBER` for licensed feed data.
+    /// Each must exist in the ThreatConnect instance. Default: none.
+    pub security_labels: Vec<String>,
 }
 
 impl Default for RateConfig {
@@ -113,6 +116,7 @@ impl Default for RateConfig {
             mask_attribute_type: "Kaspersky Mask".to_owned(),
             first_seen_attribute_type: "First Seen".to_owned(),
             last_seen_attribute_type: "Last Seen".to_owned(),
+            security_labels: Vec::new(),
         }
     }
 }
@@ -120,6 +124,8 @@ impl Default for RateConfig {
 /// An invalid [`RateConfig`] value.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum RateConfigError {
+    #[error("[stages.rate] security_labels holds an empty label name {0:?}")]
+    SecurityLabel(String),
     #[error("invalid default_rating {0}: a threat rating is 0 to 5")]
     DefaultRating(u8),
 
@@ -167,6 +173,13 @@ impl RateConfig {
         }
         if self.default_confidence > 100 {
             return Err(RateConfigError::DefaultConfidence(self.default_confidence));
+        }
+        if let Some(label) = self
+            .security_labels
+            .iter()
+            .find(|label| label.trim().is_empty())
+        {
+            return Err(RateConfigError::SecurityLabel(label.clone()));
         }
         let minimum = RateConfig::min_attribute_length();
         if self.max_attribute_length < minimum {

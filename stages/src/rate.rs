@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use feedpipe_pipeline::indicator::SecurityLabel;
 use feedpipe_pipeline::{FeedSpec, Indicator, Item, ItemState, Record, Stage};
 use simd_json::OwnedValue;
 use simd_json::owned::Object;
@@ -87,6 +88,11 @@ impl RateStage {
         indicator.last_seen = seen_date(object, "last_seen", &mut consumed.last_seen, counts);
 
         let config = &self.config.config;
+        for label in &config.security_labels {
+            indicator.security_labels.push(SecurityLabel {
+                name: label.clone(),
+            });
+        }
         let text = description(feed, object);
         self.add_attribute(indicator, counts, &config.description_attribute_type, text);
         let text = source_text.to_owned();
@@ -599,6 +605,32 @@ mod tests {
         );
         assert_eq!(attribute(&indicator, "Kaspersky Last Seen"), None);
         assert_eq!(indicator.last_seen.as_deref(), Some("2016-05-20T03:48:00Z"));
+    }
+
+    #[test]
+    fn security_labels_from_config() {
+        let indicator = rate("IP Reputation", r#"{"ip": "1.2.3.4"}"#);
+        assert!(indicator.security_labels.is_empty());
+
+        let config = RateConfig {
+            security_labels: vec!["TLP:AMBER".to_owned()],
+            ..RateConfig::default()
+        };
+        let (indicator, _) = rate_with(config, "IP Reputation", r#"{"ip": "1.2.3.4"}"#);
+        let names: Vec<&str> = indicator
+            .security_labels
+            .iter()
+            .map(|label| label.name.as_str())
+            .collect();
+        assert_eq!(names, ["TLP:AMBER"]);
+        let json = serde_json::to_value(&indicator).unwrap();
+        assert_eq!(json["securityLabel"][0]["name"], "TLP:AMBER");
+
+        let config = RateConfig {
+            security_labels: vec![" ".to_owned()],
+            ..RateConfig::default()
+        };
+        assert!(RateStage::new(config).is_err());
     }
 
     #[test]
