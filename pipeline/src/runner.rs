@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use crate::catalog::FeedSpec;
 use crate::ledger::Ledger;
 use crate::parser::Parser;
-use crate::profile::Profile;
+use crate::profile::{Profile, Stopwatch};
 use crate::record::{Item, ItemState};
 use crate::sink::{Delivery, Encoder, Sink, SinkError};
 use crate::source::{FeedSource, superseded};
@@ -311,15 +311,15 @@ fn read_source(
         let mut batch = Vec::with_capacity(config.batch_records);
         let mut batch_bytes = 0;
         let mut turn = 0;
-        let mut started = Instant::now();
-        let mut deal = |batch: Vec<Frame>, bytes: usize, started: &mut Instant| -> bool {
+        let mut started = Stopwatch::start();
+        let mut deal = |batch: Vec<Frame>, bytes: usize, started: &mut Stopwatch| -> bool {
             profile.read.add_busy(started.elapsed());
             profile.read.add_volume(batch.len() as u64, bytes as u64);
             let waited = Instant::now();
             let sent = workers[turn % workers.len()].send(batch).is_ok();
             profile.read.add_wait(waited.elapsed());
             turn += 1;
-            *started = Instant::now();
+            *started = Stopwatch::start();
             sent
         };
         loop {
