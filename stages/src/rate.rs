@@ -147,7 +147,7 @@ impl RateStage {
             return;
         };
 
-        let score = whole_number(value)
+        let score = score_number(value)
             .filter(|score| (0..=100).contains(score))
             .and_then(|score| u8::try_from(score).ok());
         match score {
@@ -282,6 +282,19 @@ impl Stage for RateStage {
         .map(|(name, counter)| (name.to_owned(), counter.load(Ordering::Relaxed)))
         .collect()
     }
+}
+
+/// Reads a `threat_score`: a whole number, or a fractional one (a number or a numeric string)
+/// rounded to the nearest whole score, because ThreatConnect's confidence is an integer.
+fn score_number(value: &OwnedValue) -> Option<i64> {
+    if let Some(score) = whole_number(value) {
+        return Some(score);
+    }
+    let number = match value.as_str() {
+        Some(text) => text.trim().parse::<f64>().ok()?,
+        None => value.as_f64()?,
+    };
+    (number.is_finite() && number.abs() < 1.0e6).then(|| number.round() as i64)
 }
 
 /// Maps a severity name (any case) to its threat rating, as Kaspersky's ThreatConnect app does:
@@ -520,7 +533,7 @@ mod tests {
             ..RateConfig::default()
         };
         config.feed_confidence.insert("APT IP".to_owned(), 60);
-        for score in ["101", "-5", r#""high""#, "50.5"] {
+        for score in ["101", "-5", r#""high""#, "100.6"] {
             let json = format!(r#"{{"ip": "1.2.3.4", "threat_score": {score}}}"#);
             let (indicator, counters) = rate_with(config.clone(), "IP Reputation", &json);
             assert_eq!(indicator.confidence, 80, "{score}");
@@ -605,6 +618,22 @@ mod tests {
         );
         assert_eq!(attribute(&indicator, "Kaspersky Last Seen"), None);
         assert_eq!(indicator.last_seen.as_deref(), Some("2016-05-20T03:48:00Z"));
+    }
+
+    #[test]
+    fn fractional_threat_score_is_rounded() {
+        for (score, expected) in [("85.7", 86), ("\"85.5\"", 86), ("0.4", 0), ("99.5", 100)] {
+            let json = format!(r#"{{"ip": "1.2.3.4", "threat_score": {score}}}"#);
+            assert_eq!(rate("IP Reputation", &json).confidence, expected, "{score}");
+        }
+        let json = r#"{"ip": "1.2.3.4", "threat_score": "high"}"#;
+        assert_eq!(rate("IP Reputation", json).confidence, 100);
+        let json = r#"{"ip": "1.2.3.4", "threat_score": 100.6}"#;
+        assert_eq!(
+            rate("IP Reputation", json).confidence,
+            100,
+            "101 is out of range"
+        );
     }
 
     #[test]
