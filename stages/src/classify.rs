@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use feedpipe_pipeline::{Indicator, IndicatorType, Item, ItemState, Record, Stage};
+use feedpipe_pipeline::{Indicator, IndicatorType, Item, ItemState, KeyKind, Record, Stage};
 use simd_json::OwnedValue;
 use simd_json::owned::Object;
 use simd_json::prelude::*;
@@ -44,9 +44,18 @@ impl ClassifyStage {
 
         match key_source(record.origin.feed, object) {
             KeySource::Ip => classify_ip(object),
-            KeySource::Hashes => {
-                hash_summary(object).map(|summary| Indicator::new(IndicatorType::File, summary))
-            }
+            KeySource::Hashes => match hash_summary(object) {
+                Ok(summary) => Ok(Indicator::new(IndicatorType::File, summary)),
+                // Mobile Botnet records may carry a mask instead, so the message names it too.
+                Err(ClassifyError::MissingField { .. })
+                    if record.origin.feed.key == KeyKind::MaskOrHash =>
+                {
+                    Err(ClassifyError::MissingField {
+                        fields: r#""mask", "MD5", "SHA1" or "SHA256""#.to_owned(),
+                    })
+                }
+                Err(error) => Err(error),
+            },
             KeySource::Mask(name) => {
                 self.check_mask_type(record, object);
                 classify_mask_field(object, name)
@@ -383,10 +392,11 @@ mod tests {
                 "001f6251169e6916c455495050a3fb8d".to_owned()
             )
         );
-        assert_eq!(
-            rejected("Mobile Botnet", r#"{"threat": "x"}"#).0,
-            "missing_field"
-        );
+        let (code, message) = rejected("Mobile Botnet", r#"{"threat": "x"}"#);
+        assert_eq!(code, "missing_field");
+        assert!(message.contains(r#""mask", "MD5""#), "{message}");
+        let (_, message) = rejected("Malicious Hash", r#"{"threat": "x"}"#);
+        assert!(!message.contains("mask"), "{message}");
     }
 
     #[test]
