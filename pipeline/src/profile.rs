@@ -2,7 +2,7 @@
 //! empty channel. Parts add their nanoseconds to atomics once per batch, never per record, so
 //! profiling costs next to nothing and is always on. The reader and the workers measure their
 //! busy time as the CPU time of their own thread, so a part that waited for a core is not
-//! counted as busy; the sink, which runs on the async runtime, measures wall time.
+//! counted as busy. The sink runs on the async runtime and measures wall time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

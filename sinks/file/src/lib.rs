@@ -106,7 +106,7 @@ pub struct FileSink {
     line: Vec<u8>,
     written: u64,
     failed: bool,
-    /// What the sink writes to, for error messages.
+    /// Name of the sink's destination, for error messages.
     written_to: String,
 }
 
