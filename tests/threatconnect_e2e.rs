@@ -175,9 +175,9 @@ action = { kind = "respond", status = 503 }
 /// Emulator attribute types without `Severity`, so that the ICS Vulnerability indicators that
 /// carry one fail and the sink has to fetch `/errors`.
 fn attribute_types_without(name: &str) -> String {
-    let types: Vec<(&str, usize)> = default_attribute_types()
+    let types: Vec<(String, usize)> = default_attribute_types()
         .into_iter()
-        .filter(|(type_name, _)| *type_name != name)
+        .filter(|(type_name, _)| type_name != name)
         .collect();
     attribute_types_table(&types)
 }
@@ -356,12 +356,12 @@ fn feed_bytes(path: &str) -> Vec<u8> {
 #[test]
 fn emulator_rejections_reach_rejects_file() {
     let dir = tempfile::tempdir().unwrap();
-    let mut types: Vec<(&str, usize)> = default_attribute_types()
+    let mut types: Vec<(String, usize)> = default_attribute_types()
         .into_iter()
-        .filter(|(name, _)| *name != "Severity")
+        .filter(|(name, _)| name != "Severity")
         .collect();
     for (name, max_size) in types.iter_mut() {
-        if *name == "Popularity" {
+        if name == "Popularity" {
             *max_size = 1;
         }
     }

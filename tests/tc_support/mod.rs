@@ -737,52 +737,17 @@ pub fn assert_no_duplicate_attributes(stored: &[Value]) {
     }
 }
 
-/// Returns the attribute types the emulator accepts by default, with their maximum length.
-/// The list repeats the emulator's built-in catalog, so that a test can drop or shrink one.
-pub fn default_attribute_types() -> Vec<(&'static str, usize)> {
-    let mut types = vec![
-        ("Description", 65_500),
-        ("Additional Analysis and Context", 65_500),
-    ];
-    for name in [
-        "Source",
-        "First Seen",
-        "Last Seen",
-        "IP WhoIs",
-        "Files",
-        "Urls",
-        "IP",
-        "Whois",
-        "Detection date",
-        "Publication name",
-        "Publication id",
-        "Actors",
-        "Industries",
-        "Geo",
-        "Users Geo",
-        "IP Geo",
-        "Category",
-        "Threat",
-        "Industry",
-        "File Type",
-        "File Size",
-        "Exploits",
-        "Domains",
-        "Severity",
-        "CVE",
-        "Kaspersky Mask",
-        "Kaspersky Record ID",
-        "Kaspersky Mask Type",
-        "Popularity",
-        "Threat Score",
-    ] {
-        types.push((name, 500));
-    }
-    types
+/// Returns the attribute types the emulator accepts by default, with their maximum length, so
+/// that a test can drop or shrink one.
+pub fn default_attribute_types() -> Vec<(String, usize)> {
+    feedpipe_tc_emulator::AttributeTypes::default()
+        .types
+        .into_iter()
+        .collect()
 }
 
 /// Renders an `[attribute_types.types]` table for the emulator configuration.
-pub fn attribute_types_table(types: &[(&str, usize)]) -> String {
+pub fn attribute_types_table(types: &[(String, usize)]) -> String {
     let mut table = String::from("[attribute_types.types]\n");
     for (name, max_size) in types {
         table.push_str(&format!("{name:?} = {max_size}\n"));
