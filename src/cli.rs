@@ -72,7 +72,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Where indicators go.
+    /// Sink the indicators are delivered to.
     #[arg(long, value_enum, value_name = "SINK")]
     pub sink: Option<SinkKind>,
 

@@ -230,19 +230,19 @@ fn assert_one_upload_per_job(emulator: &EmulatorProcess, jobs: &[Value]) {
     }
     for job in jobs.iter().filter(|job| !job["uploadBytes"].is_null()) {
         let target = format!("/api/v2/batch/{}", job["id"]);
-        let taken = uploads
+        let accepted_uploads = uploads
             .iter()
             .filter(|upload| upload["target"] == json!(target))
             .filter(|upload| {
-                let held = upload["fault"]
+                let delayed = upload["fault"]
                     .as_str()
                     .is_some_and(|fault| fault.starts_with("delay"));
-                upload["status"] == json!(202) || upload["fault"] == "drop after accept" || held
+                upload["status"] == json!(202) || upload["fault"] == "drop after accept" || delayed
             })
             .count();
         assert!(
-            taken == 1,
-            "{taken} uploads taken for job {}: {uploads:#?}",
+            accepted_uploads == 1,
+            "{accepted_uploads} uploads accepted for job {}: {uploads:#?}",
             job["id"]
         );
     }

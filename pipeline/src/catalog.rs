@@ -1,4 +1,4 @@
-//! The Kaspersky feed catalog: one table that names every feed feedpipe knows, its Kaspersky feed
+//! The Kaspersky feed catalog: one table that names every feed feedpipe reads, its Kaspersky feed
 //! ID, its file-name prefix, the indicator types it yields, its fixed tags and the record fields
 //! that tags are built from. Feed IDs come from the Kaspersky Threat Feed App for ThreatConnect
 //! documentation ("Data feeds from Kaspersky"); ID 65 (Botnet C&C URL) comes from the CyberTrace
@@ -90,7 +90,7 @@ macro_rules! feed {
     };
 }
 
-/// Every feed feedpipe knows, in the order `feedpipe feeds` prints them.
+/// Every feed feedpipe reads, in the order `feedpipe feeds` prints them.
 pub static FEEDS: &[FeedSpec] = &[
     feed!(
         "IP Reputation",

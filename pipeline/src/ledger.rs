@@ -52,7 +52,7 @@ pub struct SourceSummary {
 }
 
 impl SourceSummary {
-    /// Whether every record read has exactly one outcome.
+    /// Checks that every record read has exactly one outcome.
     pub fn balanced(&self) -> bool {
         self.read == self.delivered + self.rejected + self.filtered
     }

@@ -10,7 +10,7 @@ use crate::catalog::FeedSpec;
 use crate::indicator::Indicator;
 use crate::ledger::Reject;
 
-/// Where a record came from: its feed, its source file and the byte offset of its first byte.
+/// The provenance of a record: its feed, its source file and the byte offset of its first byte.
 /// `raw` is the element's original text, kept for the rejects file.
 #[derive(Clone, Debug)]
 pub struct Origin {
@@ -30,7 +30,7 @@ pub struct Record {
     pub value: OwnedValue,
 }
 
-/// What has become of a record so far.
+/// The outcome a record has reached so far.
 #[derive(Debug)]
 pub enum ItemState {
     /// Parsed and not yet classified.

@@ -1,5 +1,5 @@
 //! The sink trait and the unit sinks receive. A sink reports each indicator's outcome itself,
-//! through the [`Ledger`], because only the sink knows when an indicator is delivered (for
+//! through the [`Ledger`], because only the sink can tell when an indicator is delivered (for
 //! ThreatConnect: when its batch job reports it as a success, long after `send` returned).
 
 use std::io;

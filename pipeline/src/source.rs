@@ -244,7 +244,7 @@ fn resolve_directory(
         if path.is_file() {
             paths.push(path);
         } else {
-            // A dangling link or a subdirectory named like a feed file: say why it is not read.
+            // A dangling link or a subdirectory named like a feed file is reported, not skipped silently.
             tracing::warn!(
                 path = %path.display(),
                 "Skipping a directory entry that is not a readable regular file."
@@ -289,8 +289,8 @@ fn resolve_file(path: &Path, forced: Option<&'static FeedSpec>) -> Result<FeedSo
                     .or_else(|| catalog.detect(&entry_file));
                 (feed, format!("{display}:{entry}"))
             }
-            // A damaged archive whose name says which feed it holds is a broken source of that
-            // feed, as a damaged .json.gz is: the run reports it and goes on with other feeds.
+            // A damaged archive whose name matches a feed is a broken source of that feed, as a
+            // damaged .json.gz is, so the run reports it and goes on with the other feeds.
             Err(error) => match forced.or_else(|| catalog.detect(file_name)) {
                 Some(feed) => (Some(feed), display.clone()),
                 None => return Err(error),

@@ -1,9 +1,9 @@
 //! Frames the elements of a feed's top-level JSON array without parsing them.
 //!
-//! The splitter reads through one growable buffer and never holds more than the element being
-//! framed plus one read: bytes before the current element are released as soon as it starts, and
-//! an element longer than `max_element_bytes` is scanned to its end while its bytes are dropped,
-//! keeping only a short head for the rejects file. It tracks strings and escapes, so brackets,
+//! The splitter reads through one growable buffer and keeps at most the element being framed
+//! plus one read. Bytes before the current element are released as soon as it starts. An element
+//! longer than `max_element_bytes` is scanned to its end while its bytes are dropped, and only a
+//! short head is kept for the rejects file. It tracks strings and escapes, so brackets,
 //! braces and `\"` inside strings never end an element. It does not validate elements: the
 //! parser does. Frames carry the byte offset of their first byte in the (decompressed) feed.
 
@@ -116,10 +116,10 @@ struct ElementScan {
     in_string: bool,
     escape: bool,
     container: bool,
-    /// The element's opening and closing bracket (`{` and `}`, or `[` and `]`). Only these
-    /// change the depth: inside a valid object every `[` has its `]`, so counting braces alone
-    /// finds the object's end, and an element with stray brackets ends at its closing brace
-    /// and fails to parse on its own instead of swallowing the elements after it.
+    /// The element's opening and closing bracket (`{` and `}`, or `[` and `]`), the only bytes
+    /// that change the depth. Inside a valid object every `[` has its `]`, so counting braces
+    /// alone finds the object's end. An element with stray brackets therefore ends at its
+    /// closing brace and fails to parse alone, instead of swallowing the elements after it.
     open: u8,
     close: u8,
     /// Set once the element is over the cap: the head kept for the rejects file.

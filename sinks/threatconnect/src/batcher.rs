@@ -190,8 +190,8 @@ impl Batcher {
         if !self.current.entries.is_empty() && self.current.size_with(item.len()) > max_bytes {
             ready.push(self.take());
         }
-        // The element text is a slice of the splitter's read buffer; a copy lets that buffer go
-        // while the job waits for ThreatConnect, so a job holds only its own records.
+        // The element text is a slice of the splitter's read buffer. A copy lets that buffer go
+        // while the job waits for ThreatConnect, so a job keeps only its own records.
         origin.raw = bytes::Bytes::copy_from_slice(&origin.raw);
         let entry = JobEntry {
             origin,

@@ -268,9 +268,9 @@ impl ThreatConnectSinkConfig {
         if text.is_empty() {
             return Err(ConfigError::MissingUrl);
         }
-        let shown = without_userinfo(text);
+        let redacted_url = without_userinfo(text);
         let invalid = |reason: &str| ConfigError::InvalidUrl {
-            url: shown.clone(),
+            url: redacted_url.clone(),
             reason: reason.to_owned(),
         };
         let mut url = Url::parse(text).map_err(|error| invalid(&error.to_string()))?;
@@ -286,7 +286,7 @@ impl ThreatConnectSinkConfig {
             "https" => {}
             "http" if is_loopback(url.host()) => {}
             "http" => {
-                return Err(ConfigError::InsecureUrl { url: shown });
+                return Err(ConfigError::InsecureUrl { url: redacted_url });
             }
             _ => return Err(invalid("the scheme must be https")),
         }
