@@ -22,10 +22,11 @@ fn classify_generated(spec: &'static FeedSpec) -> BTreeMap<String, u64> {
     let mut splitter = Splitter::new(&text[..], config);
     let mut parser = Parser::new();
     let source: Arc<str> = Arc::from("generated.json");
-    let mut items = Vec::new();
+    let mut frames = Vec::new();
     while let Some(frame) = splitter.next_frame().unwrap() {
-        items.push(parser.parse_frame(frame, spec, &source, config.max_element_bytes));
+        frames.push(frame);
     }
+    let mut items = parser.parse_batch(frames, spec, &source, config.max_element_bytes);
     assert_eq!(items.len() as u64, RECORDS, "{}", spec.name);
 
     ClassifyStage::new().process(&mut items);

@@ -1,23 +1,25 @@
-//! Turns frames into records with simd-json. One `Parser` per worker thread owns the scratch
-//! buffer and simd-json's `Buffers`, so parsing allocates only for the parsed value itself.
-//! A frame that is not valid JSON, or that was over the size cap, becomes a rejected item; it
-//! never stops the feed.
+//! Turns frames into records with simd-json. One `Parser` per worker thread owns a copy of the
+//! batch's text and simd-json's `Buffers`. simd-json parses each element in place in that copy
+//! and the record's strings borrow it, so parsing allocates only the objects and arrays of the
+//! value, never its strings. A frame that is not valid JSON, or that was over the size cap,
+//! becomes a rejected item; it never stops the feed.
 
 use std::sync::Arc;
 
+use simd_json::Buffers;
 use simd_json::prelude::ValueBuilder;
-use simd_json::{Buffers, OwnedValue};
 
 use crate::catalog::FeedSpec;
 use crate::ledger::Reject;
-use crate::record::{Item, ItemState, Origin, Record};
+use crate::record::{Item, ItemState, Origin, Record, Value};
 use crate::splitter::Frame;
 
 /// Per-thread element parser.
 #[derive(Default)]
 pub struct Parser {
     buffers: Buffers,
-    scratch: Vec<u8>,
+    /// The text of the batch being parsed, which the parsed values borrow.
+    text: Vec<u8>,
 }
 
 impl Parser {
@@ -25,85 +27,116 @@ impl Parser {
         Parser::default()
     }
 
-    /// Parses one element. On failure returns a message naming what is wrong and the byte
-    /// offset within the element.
-    pub fn parse(&mut self, bytes: &[u8]) -> Result<OwnedValue, String> {
-        // simd-json parses in place, so the frame, which is shared and immutable, is copied into
-        // the reused scratch buffer first.
-        self.scratch.clear();
-        self.scratch.extend_from_slice(bytes);
-        simd_json::owned::to_value_with_buffers(&mut self.scratch, &mut self.buffers).map_err(
-            |error| {
-                let kind = describe_error(&format!("{:?}", error.error()));
-                match error.character() {
-                    Some(character) => format!(
-                        "{kind} at byte {} of the element (near {character:?})",
-                        error.index()
-                    ),
-                    None => format!("{kind} at byte {} of the element", error.index()),
-                }
-            },
-        )
+    /// Parses one element from a copy of `bytes`. On failure returns a message naming what is
+    /// wrong and the byte offset within the element.
+    pub fn parse(&mut self, bytes: &[u8]) -> Result<Value<'_>, String> {
+        // simd-json parses in place, so the frame, which is shared and immutable, is copied first.
+        self.text.clear();
+        self.text.extend_from_slice(bytes);
+        parse_in_place(&mut self.text, &mut self.buffers)
     }
 
-    /// Turns a frame into an item: a parsed record, or a rejected one for an oversized element
-    /// or invalid JSON.
-    pub fn parse_frame(
+    /// Turns a batch of frames into items: parsed records, or rejected ones for oversized
+    /// elements and invalid JSON. The records borrow the parser until its next batch.
+    pub fn parse_batch(
         &mut self,
-        frame: Frame,
+        frames: Vec<Frame>,
         feed: &'static FeedSpec,
         source: &Arc<str>,
         max_element_bytes: usize,
-    ) -> Item {
-        match frame {
-            Frame::Element { offset, bytes } => {
-                let parsed = self.parse(&bytes);
-                let origin = Origin {
-                    feed,
-                    source: source.clone(),
-                    offset,
-                    raw: bytes,
-                };
-                match parsed {
-                    Ok(value) => Item::new(Record { origin, value }),
-                    Err(message) => rejected(
-                        origin,
-                        Reject::new(
-                            "invalid_json",
-                            format!("invalid JSON in the element at byte {offset}: {message}"),
-                        ),
-                    ),
-                }
-            }
-            Frame::Oversized {
-                offset,
-                length,
-                head,
-            } => {
-                let kept_note = if (head.len() as u64) < length {
-                    format!("; the record text holds its first {} bytes", head.len())
-                } else {
-                    String::new()
-                };
-                let origin = Origin {
-                    feed,
-                    source: source.clone(),
-                    offset,
-                    raw: head,
-                };
-                rejected(
-                    origin,
-                    Reject::new(
-                        "oversized_element",
-                        format!(
-                            "the element at byte {offset} is {length} bytes long, over the \
-                             maximum element size of {max_element_bytes} bytes{kept_note}"
-                        ),
-                    ),
-                )
+    ) -> Vec<Item<'_>> {
+        let Parser { buffers, text } = self;
+        text.clear();
+        for frame in &frames {
+            if let Frame::Element { bytes, .. } = frame {
+                text.extend_from_slice(bytes);
             }
         }
+
+        let mut rest = text.as_mut_slice();
+        let mut items = Vec::with_capacity(frames.len());
+        for frame in frames {
+            let item = match frame {
+                Frame::Element { offset, bytes } => {
+                    let (element, tail) = std::mem::take(&mut rest).split_at_mut(bytes.len());
+                    rest = tail;
+                    let origin = Origin {
+                        feed,
+                        source: source.clone(),
+                        offset,
+                        raw: bytes,
+                    };
+                    match parse_in_place(element, buffers) {
+                        Ok(value) => Item::new(Record { origin, value }),
+                        Err(message) => invalid_json(origin, &message),
+                    }
+                }
+                Frame::Oversized {
+                    offset,
+                    length,
+                    head,
+                } => oversized(feed, source, offset, length, head, max_element_bytes),
+            };
+            items.push(item);
+        }
+        items
     }
+}
+
+/// Parses `bytes` in place; the value's strings borrow them.
+fn parse_in_place<'a>(bytes: &'a mut [u8], buffers: &mut Buffers) -> Result<Value<'a>, String> {
+    simd_json::to_borrowed_value_with_buffers(bytes, buffers).map_err(|error| {
+        let kind = describe_error(&format!("{:?}", error.error()));
+        match error.character() {
+            Some(character) => format!(
+                "{kind} at byte {} of the element (near {character:?})",
+                error.index()
+            ),
+            None => format!("{kind} at byte {} of the element", error.index()),
+        }
+    })
+}
+
+fn invalid_json(origin: Origin, message: &str) -> Item<'static> {
+    let offset = origin.offset;
+    rejected(
+        origin,
+        Reject::new(
+            "invalid_json",
+            format!("invalid JSON in the element at byte {offset}: {message}"),
+        ),
+    )
+}
+
+fn oversized(
+    feed: &'static FeedSpec,
+    source: &Arc<str>,
+    offset: u64,
+    length: u64,
+    head: bytes::Bytes,
+    max_element_bytes: usize,
+) -> Item<'static> {
+    let kept_note = if (head.len() as u64) < length {
+        format!("; the record text holds its first {} bytes", head.len())
+    } else {
+        String::new()
+    };
+    let origin = Origin {
+        feed,
+        source: source.clone(),
+        offset,
+        raw: head,
+    };
+    rejected(
+        origin,
+        Reject::new(
+            "oversized_element",
+            format!(
+                "the element at byte {offset} is {length} bytes long, over the maximum element \
+                 size of {max_element_bytes} bytes{kept_note}"
+            ),
+        ),
+    )
 }
 
 /// Turns a simd-json error kind such as `InvalidNumber` or `ExpectedObjectColon` into words
@@ -124,11 +157,11 @@ fn describe_error(kind: &str) -> String {
     }
 }
 
-fn rejected(origin: Origin, reject: Reject) -> Item {
+fn rejected(origin: Origin, reject: Reject) -> Item<'static> {
     Item {
         record: Record {
             origin,
-            value: OwnedValue::null(),
+            value: Value::null(),
         },
         state: ItemState::Rejected(reject),
     }
@@ -154,7 +187,7 @@ mod tests {
             .as_object()
             .unwrap()
             .keys()
-            .map(String::as_str)
+            .map(|key| key.as_ref())
             .collect();
         assert_eq!(keys, ["ip", "stolen_data_type", "n"]);
     }
@@ -167,7 +200,10 @@ mod tests {
             offset: 120,
             bytes: Bytes::from_static(br#"{"ip": 1.2.3}"#),
         };
-        let item = parser.parse_frame(frame, &FEEDS[0], &source, 1024);
+        let item = parser
+            .parse_batch(vec![frame], &FEEDS[0], &source, 1024)
+            .pop()
+            .unwrap();
         match item.state {
             ItemState::Rejected(reject) => {
                 assert_eq!(reject.code, "invalid_json");
@@ -193,7 +229,10 @@ mod tests {
             length: 5000,
             head: Bytes::from_static(b"{\"pad\":\"zzz"),
         };
-        let item = parser.parse_frame(frame, &FEEDS[0], &source, 1024);
+        let item = parser
+            .parse_batch(vec![frame], &FEEDS[0], &source, 1024)
+            .pop()
+            .unwrap();
         match item.state {
             ItemState::Rejected(reject) => {
                 assert_eq!(reject.code, "oversized_element");
@@ -202,6 +241,43 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn batch_values_borrow_their_own_element() {
+        let mut parser = Parser::new();
+        let source: Arc<str> = Arc::from("f.json");
+        let texts = [
+            r#"{"ip":"192.0.2.1","note":"a\"b"}"#,
+            r#"{"ip": 1.2.3}"#,
+            r#"{"ip":"192.0.2.3","note":"\u00e9t\u00e9"}"#,
+        ];
+        let mut frames: Vec<Frame> = texts
+            .iter()
+            .enumerate()
+            .map(|(index, text)| Frame::Element {
+                offset: index as u64 * 100,
+                bytes: Bytes::from_static(text.as_bytes()),
+            })
+            .collect();
+        frames.insert(
+            1,
+            Frame::Oversized {
+                offset: 50,
+                length: 5000,
+                head: Bytes::from_static(b"{"),
+            },
+        );
+        let items = parser.parse_batch(frames, &FEEDS[0], &source, 1024);
+        let offsets: Vec<u64> = items.iter().map(|item| item.record.origin.offset).collect();
+        assert_eq!(offsets, [0, 50, 100, 200]);
+        assert_eq!(items[0].record.value.get_str("note"), Some("a\"b"));
+        assert!(matches!(&items[1].state, ItemState::Rejected(r) if r.code == "oversized_element"));
+        assert!(matches!(&items[2].state, ItemState::Rejected(r) if r.code == "invalid_json"));
+        assert_eq!(items[3].record.value.get_str("ip"), Some("192.0.2.3"));
+        assert_eq!(items[3].record.value.get_str("note"), Some("été"));
+        // The raw text stays as it was in the feed, whatever the in-place parse did to the copy.
+        assert_eq!(&items[3].record.origin.raw[..], texts[2].as_bytes());
     }
 
     #[test]

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use simd_json::OwnedValue;
 
 use crate::catalog::FeedSpec;
 use crate::indicator::Indicator;
@@ -22,12 +21,19 @@ pub struct Origin {
     pub raw: Bytes,
 }
 
+/// A parsed feed element. Its strings borrow the text the worker parsed in place, so a value
+/// lives no longer than the batch it belongs to.
+pub type Value<'a> = simd_json::BorrowedValue<'a>;
+
+/// The fields of a parsed object, in record order for up to 32 fields.
+pub type Object<'a> = simd_json::borrowed::Object<'a>;
+
 /// One parsed feed element.
 #[derive(Debug)]
-pub struct Record {
+pub struct Record<'a> {
     pub origin: Origin,
     /// The element as parsed by simd-json; every field, known or not, is kept.
-    pub value: OwnedValue,
+    pub value: Value<'a>,
 }
 
 /// The outcome a record has reached so far.
@@ -45,17 +51,29 @@ pub enum ItemState {
 
 /// A record and its state, the unit that stages work on.
 #[derive(Debug)]
-pub struct Item {
-    pub record: Record,
+pub struct Item<'a> {
+    pub record: Record<'a>,
     pub state: ItemState,
 }
 
-impl Item {
+impl<'a> Item<'a> {
     /// Wraps a freshly parsed record.
-    pub fn new(record: Record) -> Self {
+    pub fn new(record: Record<'a>) -> Self {
         Item {
             record,
             state: ItemState::New,
+        }
+    }
+
+    /// Copies the borrowed strings of the record into the item, so that it can outlive its
+    /// batch.
+    pub fn into_static(self) -> Item<'static> {
+        Item {
+            record: Record {
+                origin: self.record.origin,
+                value: self.record.value.into_static(),
+            },
+            state: self.state,
         }
     }
 

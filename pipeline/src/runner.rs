@@ -408,14 +408,10 @@ impl Worker {
             .sum();
         self.ledger.add_read(feed, &self.source.name, count);
 
-        let mut items: Vec<Item> = self.profile.parse.time(|| {
-            batch
-                .into_iter()
-                .map(|frame| {
-                    parser.parse_frame(frame, feed, &self.source.name, self.max_element_bytes)
-                })
-                .collect()
-        });
+        let mut items: Vec<Item<'_>> = self
+            .profile
+            .parse
+            .time(|| parser.parse_batch(batch, feed, &self.source.name, self.max_element_bytes));
         self.profile.parse.add_volume(count, bytes);
 
         for (stage, (_, timer)) in self.stages.iter().zip(&self.profile.stages) {
@@ -499,7 +495,7 @@ mod tests {
             "ip-only"
         }
 
-        fn process(&self, batch: &mut [Item]) {
+        fn process(&self, batch: &mut [Item<'_>]) {
             for item in batch {
                 if !matches!(item.state, ItemState::New) {
                     continue;

@@ -10,7 +10,7 @@ pub trait Stage: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// Transforms the batch in place.
-    fn process(&self, batch: &mut [Item]);
+    fn process(&self, batch: &mut [Item<'_>]);
 
     /// Returns named event counts for the run summary, for example how many records got the
     /// default rating because their popularity was missing. Stages count with atomics so that

@@ -5,9 +5,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use feedpipe_pipeline::Object;
+use feedpipe_pipeline::Value;
 use feedpipe_pipeline::{Indicator, IndicatorType, Item, ItemState, KeyKind, Record, Stage};
-use simd_json::OwnedValue;
-use simd_json::owned::Object;
 use simd_json::prelude::*;
 use tracing::debug;
 
@@ -35,7 +35,7 @@ impl ClassifyStage {
     }
 
     fn classify(&self, record: &Record) -> Result<Indicator, ClassifyError> {
-        let OwnedValue::Object(object) = &record.value else {
+        let Value::Object(object) = &record.value else {
             return Err(ClassifyError::NotAnObject {
                 kind: json_kind(&record.value),
                 value: record.value.encode(),
@@ -156,14 +156,14 @@ fn missing(fields: &[&str]) -> ClassifyError {
     }
 }
 
-fn json_kind(value: &OwnedValue) -> &'static str {
+fn json_kind(value: &Value) -> &'static str {
     match value {
-        OwnedValue::Array(_) => "array",
-        OwnedValue::String(_) => "string",
-        OwnedValue::Object(_) => "object",
-        OwnedValue::Static(_) if value.is_null() => "null",
-        OwnedValue::Static(_) if value.is_bool() => "boolean",
-        OwnedValue::Static(_) => "number",
+        Value::Array(_) => "array",
+        Value::String(_) => "string",
+        Value::Object(_) => "object",
+        Value::Static(_) if value.is_null() => "null",
+        Value::Static(_) if value.is_bool() => "boolean",
+        Value::Static(_) => "number",
     }
 }
 

@@ -4,18 +4,18 @@
 
 use std::borrow::Cow;
 
-use simd_json::OwnedValue;
-use simd_json::owned::Object;
+use feedpipe_pipeline::Object;
+use feedpipe_pipeline::Value;
 use simd_json::prelude::*;
 
 /// Returns the field `name` of `object`, or `None` when it is missing or `null`.
-pub fn field<'a>(object: &'a Object, name: &str) -> Option<&'a OwnedValue> {
+pub fn field<'a>(object: &'a Object<'a>, name: &str) -> Option<&'a Value<'a>> {
     object.get(name).filter(|value| !value.is_null())
 }
 
 /// Returns a scalar as text: a string as it is, a number or boolean in its JSON form. Returns
 /// `None` for `null`, arrays and objects.
-pub fn scalar_text(value: &OwnedValue) -> Option<Cow<'_, str>> {
+pub fn scalar_text<'a>(value: &'a Value<'a>) -> Option<Cow<'a, str>> {
     if let Some(text) = value.as_str() {
         return Some(Cow::Borrowed(text));
     }
@@ -26,7 +26,7 @@ pub fn scalar_text(value: &OwnedValue) -> Option<Cow<'_, str>> {
 }
 
 /// Returns any value as text for a message: a string as it is, anything else as compact JSON.
-pub fn message_text(value: &OwnedValue) -> Cow<'_, str> {
+pub fn message_text<'a>(value: &'a Value<'a>) -> Cow<'a, str> {
     match value.as_str() {
         Some(text) => Cow::Borrowed(text),
         None => Cow::Owned(value.encode()),
@@ -35,7 +35,7 @@ pub fn message_text(value: &OwnedValue) -> Cow<'_, str> {
 
 /// Reads a whole number from a JSON integer, a float without a fractional part, or a string of
 /// ASCII digits with an optional sign and surrounding spaces. Returns `None` for anything else.
-pub fn whole_number(value: &OwnedValue) -> Option<i64> {
+pub fn whole_number(value: &Value) -> Option<i64> {
     if let Some(number) = value.as_i64() {
         return Some(number);
     }
@@ -61,10 +61,10 @@ pub fn whole_number(value: &OwnedValue) -> Option<i64> {
 ///
 /// simd-json's owned objects store up to 32 entries as a vector in insertion order and switch to
 /// a hash map beyond that, where iteration order is the hash order.
-pub fn ordered_entries(object: &Object) -> Vec<(&str, &OwnedValue)> {
-    let mut entries: Vec<(&str, &OwnedValue)> = object
+pub fn ordered_entries<'a>(object: &'a Object<'a>) -> Vec<(&'a str, &'a Value<'a>)> {
+    let mut entries: Vec<(&str, &Value)> = object
         .iter()
-        .map(|(key, value)| (key.as_str(), value))
+        .map(|(key, value)| (key.as_ref(), value))
         .collect();
     if !object.is_vec() {
         entries.sort_by(|left, right| left.0.cmp(right.0));
@@ -73,18 +73,20 @@ pub fn ordered_entries(object: &Object) -> Vec<(&str, &OwnedValue)> {
 }
 
 #[cfg(test)]
-pub(crate) fn parse(json: &str) -> OwnedValue {
+pub(crate) fn parse(json: &str) -> Value<'static> {
     let mut bytes = json.as_bytes().to_vec();
-    simd_json::to_owned_value(&mut bytes).expect("test JSON parses")
+    simd_json::to_borrowed_value(&mut bytes)
+        .expect("test JSON parses")
+        .into_static()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn object(json: &str) -> Object {
+    fn object(json: &str) -> Object<'static> {
         match parse(json) {
-            OwnedValue::Object(object) => *object,
+            Value::Object(object) => *object,
             other => panic!("not an object: {other:?}"),
         }
     }

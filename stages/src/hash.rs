@@ -3,7 +3,7 @@
 //! A hash of the wrong length or with a non-hex digit rejects the whole record, because a File
 //! indicator with one wrong hash would merge unrelated files in ThreatConnect.
 
-use simd_json::owned::Object;
+use feedpipe_pipeline::Object;
 use simd_json::prelude::*;
 
 use crate::fields::{field, message_text};
@@ -55,7 +55,7 @@ pub fn hash_summary(record: &Object) -> Result<String, ClassifyError> {
 
 /// Checks whether a hash field contains the empty string, which counts as an absent hash. Spaces
 /// are not trimmed, so `" "` is an invalid hash.
-fn is_blank(value: &simd_json::OwnedValue) -> bool {
+fn is_blank(value: &feedpipe_pipeline::Value) -> bool {
     value.as_str().is_some_and(str::is_empty)
 }
 
@@ -70,7 +70,7 @@ mod tests {
 
     fn summary(json: &str) -> Result<String, ClassifyError> {
         match parse(json) {
-            simd_json::OwnedValue::Object(record) => hash_summary(&record),
+            feedpipe_pipeline::Value::Object(record) => hash_summary(&record),
             other => panic!("not an object: {other:?}"),
         }
     }
@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn has_hash_ignores_blank_fields() {
         let record = |json: &str| match parse(json) {
-            simd_json::OwnedValue::Object(record) => record,
+            feedpipe_pipeline::Value::Object(record) => record,
             other => panic!("not an object: {other:?}"),
         };
         assert!(!has_hash(&record(r#"{"MD5": "", "SHA1": null}"#)));

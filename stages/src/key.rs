@@ -2,8 +2,8 @@
 //! reads them to build the indicator, and rate reads the same decision so that it neither repeats
 //! the key as a context attribute nor drops the original mask.
 
+use feedpipe_pipeline::Object;
 use feedpipe_pipeline::{FeedSpec, KeyKind};
-use simd_json::owned::Object;
 use simd_json::prelude::*;
 
 use crate::fields::field;
@@ -63,7 +63,7 @@ mod tests {
     fn source(feed: &str, json: &str) -> KeySource {
         let spec = FeedCatalog.lookup(feed).expect("known feed");
         match parse(json) {
-            simd_json::OwnedValue::Object(record) => key_source(spec, &record),
+            feedpipe_pipeline::Value::Object(record) => key_source(spec, &record),
             other => panic!("not an object: {other:?}"),
         }
     }

@@ -7,10 +7,10 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use feedpipe_pipeline::Object;
+use feedpipe_pipeline::Value;
 use feedpipe_pipeline::indicator::SecurityLabel;
 use feedpipe_pipeline::{FeedSpec, Indicator, Item, ItemState, Record, Stage};
-use simd_json::OwnedValue;
-use simd_json::owned::Object;
 use simd_json::prelude::*;
 
 use crate::config::{RateConfig, RateConfigError, ResolvedConfig};
@@ -74,7 +74,7 @@ impl RateStage {
         counts: &mut BatchCounts,
     ) {
         let feed = record.origin.feed;
-        let OwnedValue::Object(object) = &record.value else {
+        let Value::Object(object) = &record.value else {
             // Classify only lets objects through; this keeps the stage total.
             indicator.rating = self.config.config.default_rating;
             indicator.confidence = self.config.default_confidence(feed);
@@ -286,7 +286,7 @@ impl Stage for RateStage {
 
 /// Reads a `threat_score`: a whole number, or a fractional one (a number or a numeric string)
 /// rounded to the nearest whole score, because ThreatConnect's confidence is an integer.
-fn score_number(value: &OwnedValue) -> Option<i64> {
+fn score_number(value: &Value) -> Option<i64> {
     if let Some(score) = whole_number(value) {
         return Some(score);
     }
@@ -299,7 +299,7 @@ fn score_number(value: &OwnedValue) -> Option<i64> {
 
 /// Maps a severity name (any case) to its threat rating, as Kaspersky's ThreatConnect app does:
 /// Low 1, Medium 2, Warning 3, High 4, Critical 5.
-fn severity_rating(value: &OwnedValue) -> Option<u8> {
+fn severity_rating(value: &Value) -> Option<u8> {
     let name = value.as_str()?.trim().to_ascii_lowercase();
     match name.as_str() {
         "low" => Some(1),

@@ -7,20 +7,20 @@
 
 use std::fmt::Write as _;
 
-use simd_json::OwnedValue;
+use feedpipe_pipeline::Value;
 use simd_json::prelude::*;
 
 use crate::fields::ordered_entries;
 
 /// Renders a field value as attribute text. Returns `None` when nothing is left to show: `null`,
 /// an empty or blank string, or an array or object without non-null content.
-pub fn render_value(value: &OwnedValue) -> Option<String> {
+pub fn render_value(value: &Value) -> Option<String> {
     let mut out = String::new();
     match value {
-        OwnedValue::Array(elements) => {
+        Value::Array(elements) => {
             write_joined(&mut out, "\n", elements.iter(), write_line);
         }
-        OwnedValue::Object(object) => {
+        Value::Object(object) => {
             write_joined(
                 &mut out,
                 "\n",
@@ -57,9 +57,9 @@ fn write_joined<T>(
 }
 
 /// Writes one array element as a line: an object as `key: value, key: value` without braces.
-fn write_line(out: &mut String, value: &OwnedValue) -> bool {
+fn write_line(out: &mut String, value: &Value) -> bool {
     match value {
-        OwnedValue::Object(object) => {
+        Value::Object(object) => {
             write_joined(out, ", ", ordered_entries(object).into_iter(), write_field)
         }
         other => write_inline(out, other),
@@ -67,7 +67,7 @@ fn write_line(out: &mut String, value: &OwnedValue) -> bool {
 }
 
 /// Writes `key: value` unless the value renders to nothing.
-fn write_field(out: &mut String, (key, value): (&str, &OwnedValue)) -> bool {
+fn write_field(out: &mut String, (key, value): (&str, &Value)) -> bool {
     let mark = out.len();
     out.push_str(key);
     out.push_str(": ");
@@ -80,15 +80,15 @@ fn write_field(out: &mut String, (key, value): (&str, &OwnedValue)) -> bool {
 }
 
 /// Writes a value on one line. Writes nothing for `null` and blank strings.
-fn write_inline(out: &mut String, value: &OwnedValue) -> bool {
+fn write_inline(out: &mut String, value: &Value) -> bool {
     match value {
-        OwnedValue::Array(elements) => {
+        Value::Array(elements) => {
             out.push('[');
             write_joined(out, ", ", elements.iter(), write_inline);
             out.push(']');
             true
         }
-        OwnedValue::Object(object) => {
+        Value::Object(object) => {
             out.push('{');
             write_joined(out, ", ", ordered_entries(object).into_iter(), write_field);
             out.push('}');
@@ -99,7 +99,7 @@ fn write_inline(out: &mut String, value: &OwnedValue) -> bool {
 }
 
 /// Writes a string, number or boolean; writes nothing for `null` and blank strings.
-fn write_scalar(out: &mut String, value: &OwnedValue) -> bool {
+fn write_scalar(out: &mut String, value: &Value) -> bool {
     if let Some(text) = value.as_str() {
         if text.trim().is_empty() {
             return false;

@@ -4,9 +4,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use feedpipe_pipeline::Object;
+use feedpipe_pipeline::Value;
 use feedpipe_pipeline::{Indicator, Item, ItemState, Stage};
-use simd_json::OwnedValue;
-use simd_json::owned::Object;
 
 use crate::fields::{field, scalar_text};
 use crate::text::prefix_chars;
@@ -43,7 +43,7 @@ impl Stage for TagStage {
             for tag in feed.tags {
                 indicator.add_tag(*tag);
             }
-            let OwnedValue::Object(record) = &item.record.value else {
+            let Value::Object(record) = &item.record.value else {
                 continue;
             };
             for path in feed.tag_fields {
@@ -93,13 +93,13 @@ pub fn tag_values(record: &Object, path: &str) -> Vec<String> {
             }
         }
         Some((outer, inner)) => {
-            let elements: &[OwnedValue] = match field(record, outer) {
-                Some(OwnedValue::Array(elements)) => elements,
-                Some(lone @ OwnedValue::Object(_)) => std::slice::from_ref(lone),
+            let elements: &[Value] = match field(record, outer) {
+                Some(Value::Array(elements)) => elements,
+                Some(lone @ Value::Object(_)) => std::slice::from_ref(lone),
                 _ => &[],
             };
             for element in elements {
-                if let OwnedValue::Object(nested) = element {
+                if let Value::Object(nested) = element {
                     values.extend(tag_values(nested, inner));
                 }
             }
@@ -108,9 +108,9 @@ pub fn tag_values(record: &Object, path: &str) -> Vec<String> {
     values
 }
 
-fn push_scalars(value: &OwnedValue, values: &mut Vec<String>) {
+fn push_scalars(value: &Value, values: &mut Vec<String>) {
     match value {
-        OwnedValue::Array(elements) => {
+        Value::Array(elements) => {
             for element in elements.iter() {
                 if let Some(text) = scalar_text(element) {
                     values.push(text.into_owned());

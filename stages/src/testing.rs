@@ -16,7 +16,7 @@ pub fn feed(feed: &str) -> &'static FeedSpec {
 }
 
 /// Builds a `New` item of `feed` from one JSON element, read from a file named after the feed.
-pub fn item(feed_name: &str, json: &str) -> Item {
+pub fn item(feed_name: &str, json: &str) -> Item<'static> {
     let spec = feed(feed_name);
     let source: Arc<str> = Arc::from(format!("/feeds/{}_240519_0832.json", spec.prefix));
     Item::new(Record {

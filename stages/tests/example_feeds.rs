@@ -106,24 +106,24 @@ fn parse_outcome(line: &str) -> Outcome {
     }
 }
 
-fn run_source(source: &FeedSource) -> Vec<Item> {
+fn run_source(source: &FeedSource) -> Vec<Item<'static>> {
     let config = SplitterConfig::default();
-    let mut items = source
+    let frames = source
         .with_reader(|reader| {
             let mut splitter = Splitter::new(reader, config);
-            let mut parser = Parser::new();
-            let mut items = Vec::new();
+            let mut frames = Vec::new();
             while let Some(frame) = splitter.next_frame().expect("sample frames are valid") {
-                items.push(parser.parse_frame(
-                    frame,
-                    source.feed,
-                    &source.name,
-                    config.max_element_bytes,
-                ));
+                frames.push(frame);
             }
-            items
+            frames
         })
         .expect("sample source opens");
+    let mut parser = Parser::new();
+    let mut items: Vec<Item<'static>> = parser
+        .parse_batch(frames, source.feed, &source.name, config.max_element_bytes)
+        .into_iter()
+        .map(Item::into_static)
+        .collect();
 
     for stage in standard_stages(RateConfig::default()).unwrap() {
         stage.process(&mut items);
@@ -131,7 +131,7 @@ fn run_source(source: &FeedSource) -> Vec<Item> {
     items
 }
 
-fn produced_outcome(item: &Item) -> Outcome {
+fn produced_outcome(item: &Item<'_>) -> Outcome {
     match &item.state {
         ItemState::Indicator(indicator) => {
             let fixed = item.record.origin.feed.tags.len();

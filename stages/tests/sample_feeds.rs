@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use feedpipe_pipeline::record::Origin;
-use feedpipe_pipeline::{FeedCatalog, Indicator, IndicatorType, Item, ItemState, Record};
+use feedpipe_pipeline::{FeedCatalog, Indicator, IndicatorType, Item, ItemState, Record, Value};
 use feedpipe_stages::{RateConfig, standard_stages};
-use simd_json::OwnedValue;
 use simd_json::prelude::*;
 
 mod common;
@@ -30,7 +29,7 @@ fn sample_dir() -> Option<PathBuf> {
 
 /// Reads every `*.json` sample, detects its feed from the file name and runs the standard
 /// stages over its records. Returns (file name, record, final state) triples.
-fn run_samples(dir: &Path) -> Vec<(String, OwnedValue, ItemState)> {
+fn run_samples(dir: &Path) -> Vec<(String, Value<'static>, ItemState)> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("sample directory is readable")
         .map(|entry| entry.expect("directory entry").path())
@@ -46,13 +45,15 @@ fn run_samples(dir: &Path) -> Vec<(String, OwnedValue, ItemState)> {
             .detect(&file_name)
             .unwrap_or_else(|| panic!("no feed for {file_name}"));
         let mut bytes = std::fs::read(&path).expect("sample is readable");
-        let document = simd_json::to_owned_value(&mut bytes).expect("sample is valid JSON");
-        let OwnedValue::Array(records) = document else {
+        let document = simd_json::to_borrowed_value(&mut bytes)
+            .expect("sample is valid JSON")
+            .into_static();
+        let Value::Array(records) = document else {
             panic!("{file_name} is not a JSON array");
         };
 
         let source: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
-        let mut batch: Vec<Item> = records
+        let mut batch: Vec<Item<'_>> = records
             .iter()
             .map(|value| {
                 Item::new(Record {
@@ -76,7 +77,7 @@ fn run_samples(dir: &Path) -> Vec<(String, OwnedValue, ItemState)> {
     results
 }
 
-fn indicator<'a>(state: &'a ItemState, record: &OwnedValue) -> &'a Indicator {
+fn indicator<'a>(state: &'a ItemState, record: &Value) -> &'a Indicator {
     match state {
         ItemState::Indicator(indicator) => indicator,
         other => panic!("{}: expected an indicator, got {other:?}", record.encode()),
@@ -118,7 +119,7 @@ fn sample_records_follow_mapping_rules() {
     println!("Checked {ip_reputation} IP Reputation and {phishing} Phishing URL records.");
 }
 
-fn check_ip_reputation(record: &OwnedValue, indicator: &Indicator) {
+fn check_ip_reputation(record: &Value, indicator: &Indicator) {
     let ip = record.get_str("ip").unwrap();
     let popularity = record.get_i64("popularity").unwrap();
     let threat_score = record.get_i64("threat_score").unwrap();
@@ -163,7 +164,7 @@ fn check_ip_reputation(record: &OwnedValue, indicator: &Indicator) {
     assert_no_field_lost(record, indicator);
 }
 
-fn check_phishing(record: &OwnedValue, indicator: &Indicator) {
+fn check_phishing(record: &Value, indicator: &Indicator) {
     assert_eq!(indicator.indicator_type, IndicatorType::Url);
     assert_eq!(
         indicator.summary,

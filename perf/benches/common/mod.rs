@@ -10,8 +10,7 @@ use feedpipe_perf::generate::write_feed;
 use feedpipe_pipeline::parser::Parser;
 use feedpipe_pipeline::record::Origin;
 use feedpipe_pipeline::splitter::{Frame, Splitter, SplitterConfig};
-use feedpipe_pipeline::{FeedCatalog, FeedSpec, Item, Record};
-use simd_json::OwnedValue;
+use feedpipe_pipeline::{FeedCatalog, FeedSpec, Item, Record, Value};
 
 /// Records per bench input: large enough to leave the L2 cache, small enough to set up quickly.
 pub const RECORDS: u64 = 10_000;
@@ -23,8 +22,8 @@ pub struct Corpus {
     pub text: Vec<u8>,
     /// Each element with its offset.
     pub frames: Vec<(u64, Bytes)>,
-    /// Each element parsed.
-    pub values: Vec<OwnedValue>,
+    /// Each element parsed, with its strings copied out of the parse buffer.
+    pub values: Vec<Value<'static>>,
 }
 
 impl Corpus {
@@ -48,7 +47,10 @@ impl Corpus {
         let mut parser = Parser::new();
         let values = frames
             .iter()
-            .map(|(_, bytes)| parser.parse(bytes).expect("generated element parses"))
+            .map(|(_, bytes)| {
+                let value = parser.parse(bytes).expect("generated element parses");
+                value.into_static()
+            })
             .collect();
         Corpus {
             feed,
@@ -67,7 +69,7 @@ impl Corpus {
     }
 
     /// Builds fresh `New` items, as the parser hands them to the stages.
-    pub fn items(&self) -> Vec<Item> {
+    pub fn items(&self) -> Vec<Item<'static>> {
         let source: Arc<str> = Arc::from("bench.json");
         self.frames
             .iter()

@@ -1,15 +1,14 @@
 //! Checks shared by the integration tests.
 
-use feedpipe_pipeline::{Indicator, IndicatorType};
+use feedpipe_pipeline::{Indicator, IndicatorType, Value};
 use feedpipe_stages::text::TRUNCATION_MARKER;
-use simd_json::OwnedValue;
 use simd_json::prelude::*;
 
 const FALLBACK_TYPE: &str = "Additional Analysis and Context";
 
 /// Checks that every non-null, non-blank field of `record` shows up in the summary, the
 /// rating, the confidence, a parsed date or an attribute.
-pub fn assert_no_field_lost(record: &OwnedValue, indicator: &Indicator) {
+pub fn assert_no_field_lost(record: &Value, indicator: &Indicator) {
     let object = record.as_object().expect("record is an object");
     for (name, value) in object.iter() {
         let expected = expected_texts(value);
@@ -29,7 +28,7 @@ pub fn assert_no_field_lost(record: &OwnedValue, indicator: &Indicator) {
 }
 
 /// Checks whether a field went into the summary, rating, confidence or a date.
-fn used_by_indicator(name: &str, value: &OwnedValue, indicator: &Indicator) -> bool {
+fn used_by_indicator(name: &str, value: &Value, indicator: &Indicator) -> bool {
     let number = value
         .as_i64()
         .or_else(|| value.as_str().and_then(|text| text.parse().ok()));
@@ -68,10 +67,10 @@ fn attribute_keeps(
 
 /// Lists the texts a rendering of `value` must contain: every non-blank scalar, with its key
 /// for object fields.
-fn expected_texts(value: &OwnedValue) -> Vec<String> {
+fn expected_texts(value: &Value) -> Vec<String> {
     match value {
-        OwnedValue::Array(elements) => elements.iter().flat_map(expected_texts).collect(),
-        OwnedValue::Object(object) => object
+        Value::Array(elements) => elements.iter().flat_map(expected_texts).collect(),
+        Value::Object(object) => object
             .iter()
             .flat_map(|(key, inner)| {
                 if inner.is_array() || inner.is_object() {
