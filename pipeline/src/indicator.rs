@@ -114,6 +114,15 @@ impl Indicator {
         }
     }
 
+    /// Drops everything but the type and summary, once a sink's encoding carries the rest.
+    pub fn clear_body(&mut self) {
+        self.tags = Vec::new();
+        self.attributes = Vec::new();
+        self.security_labels = Vec::new();
+        self.first_seen = None;
+        self.last_seen = None;
+    }
+
     /// Adds an attribute.
     pub fn add_attribute(&mut self, attribute_type: impl Into<String>, value: impl Into<String>) {
         self.attributes.push(Attribute {

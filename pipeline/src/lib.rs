@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod indicator;
+pub mod json;
 pub mod ledger;
 pub mod parser;
 pub mod profile;

@@ -455,12 +455,13 @@ impl Worker {
     }
 }
 
-/// Encodes every delivery into one shared buffer and gives each its slice of it. A delivery
-/// that fails to encode keeps `encoded: None`, and the sink encodes it and reports the error.
+/// Encodes every delivery into one shared buffer and gives each its slice of it, keeping only
+/// the type and summary of an encoded indicator. A delivery that fails to encode keeps
+/// `encoded: None` and its whole indicator, and the sink encodes it and reports the error.
 fn encode_all(encoder: &dyn Encoder, deliveries: &mut [Delivery]) {
-    let mut buffer = Vec::with_capacity(deliveries.len() * 1024);
+    let mut buffer = Vec::new();
     let mut ends = Vec::with_capacity(deliveries.len());
-    for delivery in deliveries.iter() {
+    for (index, delivery) in deliveries.iter().enumerate() {
         let start = buffer.len();
         if encoder.encode(delivery, &mut buffer).is_err() {
             buffer.truncate(start);
@@ -468,10 +469,19 @@ fn encode_all(encoder: &dyn Encoder, deliveries: &mut [Delivery]) {
         } else {
             ends.push(Some((start, buffer.len())));
         }
+        if index == 0 {
+            // Size the buffer from the first encoding, with room for longer ones.
+            buffer.reserve(buffer.len() * deliveries.len() * 5 / 4);
+        }
     }
     let buffer = bytes::Bytes::from(buffer);
     for (delivery, range) in deliveries.iter_mut().zip(ends) {
-        delivery.encoded = range.map(|(start, end)| buffer.slice(start..end));
+        if let Some((start, end)) = range {
+            delivery.encoded = Some(buffer.slice(start..end));
+            // The encoding stands for the whole indicator from here on; its parts are freed on
+            // this thread rather than on the sink's.
+            delivery.indicator.clear_body();
+        }
     }
 }
 
@@ -508,6 +518,61 @@ mod tests {
                 };
             }
         }
+    }
+
+    /// Writes the summary, and fails on summaries that start with `bad`.
+    struct SummaryEncoder;
+
+    impl Encoder for SummaryEncoder {
+        fn encode(&self, delivery: &Delivery, out: &mut Vec<u8>) -> std::io::Result<()> {
+            let summary = &delivery.indicator.summary;
+            if summary.starts_with("bad") {
+                return Err(std::io::Error::other("cannot encode"));
+            }
+            out.extend_from_slice(summary.as_bytes());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn encoded_deliveries_keep_only_type_and_summary() {
+        let origin = crate::record::Origin {
+            feed: &crate::catalog::FEEDS[0],
+            source: Arc::from("f.json"),
+            offset: 0,
+            raw: bytes::Bytes::new(),
+        };
+        let mut deliveries: Vec<Delivery> = ["a.example", "bad.example", "c.example"]
+            .into_iter()
+            .map(|summary| {
+                let mut indicator = Indicator::new(IndicatorType::Host, summary);
+                indicator.add_tag("Kaspersky");
+                indicator.add_attribute("Source", "Kaspersky");
+                indicator.first_seen = Some("2020-01-01T00:00:00Z".to_owned());
+                Delivery::new(origin.clone(), indicator)
+            })
+            .collect();
+
+        encode_all(&SummaryEncoder, &mut deliveries);
+
+        let encoded: Vec<Option<&[u8]>> = deliveries
+            .iter()
+            .map(|delivery| delivery.encoded.as_deref())
+            .collect();
+        assert_eq!(
+            encoded,
+            [Some(&b"a.example"[..]), None, Some(&b"c.example"[..])]
+        );
+        for delivery in [&deliveries[0], &deliveries[2]] {
+            let indicator = &delivery.indicator;
+            assert_eq!(indicator.indicator_type, IndicatorType::Host);
+            assert!(indicator.tags.is_empty() && indicator.attributes.is_empty());
+            assert_eq!(indicator.first_seen, None);
+        }
+        // The sink encodes a failed delivery itself and needs all of it for that.
+        let kept = &deliveries[1].indicator;
+        assert_eq!((kept.tags.len(), kept.attributes.len()), (1, 1));
+        assert!(kept.first_seen.is_some());
     }
 
     /// Keeps what it receives; fails on the `fail_at`-th batch when set.

@@ -18,7 +18,8 @@ pub struct Delivery {
     pub origin: Origin,
     pub indicator: Indicator,
     /// The indicator in the sink's output form, when the sink has an [`Encoder`]; encoded on
-    /// a worker thread so that the sink's own thread only writes.
+    /// a worker thread so that the sink's own thread only writes. When it is set, `indicator`
+    /// keeps only its type and summary.
     pub encoded: Option<Bytes>,
 }
 

@@ -20,43 +20,70 @@ struct Timestamp {
 /// `None` when the text matches no form or names a date or time that does not exist.
 pub fn parse_feed_date(text: &str) -> Option<String> {
     let text = text.trim();
-    let timestamp = parse_dotted(text)
+    let timestamp = parse_kaspersky(text.as_bytes())
+        .or_else(|| parse_dotted(text))
         .or_else(|| parse_iso(text))
         .or_else(|| parse_us(text))?;
-    // Written digit by digit: this runs twice per record, and `format!` costs several times more.
-    let mut out = String::with_capacity(20);
-    push_digits(&mut out, timestamp.year.unsigned_abs(), 4);
-    out.push('-');
-    push_digits(&mut out, u64::from(timestamp.month), 2);
-    out.push('-');
-    push_digits(&mut out, u64::from(timestamp.day), 2);
-    out.push('T');
-    push_digits(&mut out, u64::from(timestamp.hour), 2);
-    out.push(':');
-    push_digits(&mut out, u64::from(timestamp.minute), 2);
-    out.push(':');
-    push_digits(&mut out, u64::from(timestamp.second), 2);
-    out.push('Z');
-    Some(out)
+    Some(iso(&timestamp))
 }
 
-/// Appends `value` in decimal, zero-padded to at least `width` digits.
-fn push_digits(out: &mut String, value: u64, width: usize) {
-    let mut digits = [b'0'; 20];
-    let mut index = digits.len();
-    let mut rest = value;
-    loop {
-        index -= 1;
-        digits[index] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
+/// Writes a timestamp as `yyyy-MM-ddTHH:mm:ssZ`, byte by byte: this runs twice per record, and
+/// `format!` costs several times more. Every timestamp passed `checked`, so its year has four
+/// digits.
+fn iso(timestamp: &Timestamp) -> String {
+    let mut out = *b"0000-00-00T00:00:00Z";
+    let year = timestamp.year.unsigned_abs() as u32;
+    let fields = [
+        (0, year / 100),
+        (2, year % 100),
+        (5, timestamp.month),
+        (8, timestamp.day),
+        (11, timestamp.hour),
+        (14, timestamp.minute),
+        (17, timestamp.second),
+    ];
+    for (at, value) in fields {
+        out[at] = b'0' + (value / 10 % 10) as u8;
+        out[at + 1] = b'0' + (value % 10) as u8;
     }
-    let start = index.min(digits.len() - width);
-    for &digit in &digits[start..] {
-        out.push(char::from(digit));
-    }
+    out.iter().map(|&byte| char::from(byte)).collect()
+}
+
+/// The form Kaspersky's feeds write, `dd.MM.yyyy HH:mm` with two-digit fields, read without
+/// splitting; every other form goes through the general parsers.
+fn parse_kaspersky(text: &[u8]) -> Option<Timestamp> {
+    let [
+        d1,
+        d2,
+        b'.',
+        m1,
+        m2,
+        b'.',
+        y1,
+        y2,
+        y3,
+        y4,
+        b' ',
+        h1,
+        h2,
+        b':',
+        n1,
+        n2,
+    ] = *text
+    else {
+        return None;
+    };
+    let digit = |byte: u8| byte.is_ascii_digit().then(|| u32::from(byte - b'0'));
+    let pair = |high: u8, low: u8| Some(digit(high)? * 10 + digit(low)?);
+    let year = pair(y1, y2)? * 100 + pair(y3, y4)?;
+    checked(
+        i64::from(year),
+        pair(m1, m2)?,
+        pair(d1, d2)?,
+        pair(h1, h2)?,
+        pair(n1, n2)?,
+        0,
+    )
 }
 
 /// `dd.MM.yyyy HH:mm`, `dd.MM.yyyy HH:mm:ss` or `dd.MM.yyyy`.
@@ -298,6 +325,15 @@ mod tests {
         assert_eq!(parsed("19.05.2024 08:32"), "2024-05-19T08:32:00Z");
         assert_eq!(parsed("20.05.2016 23:59"), "2016-05-20T23:59:00Z");
         assert_eq!(parsed(" 20.05.2016 03:48:07 "), "2016-05-20T03:48:07Z");
+        assert_eq!(parsed("31.12.9999 23:59"), "9999-12-31T23:59:00Z");
+        assert_eq!(parsed("01.01.0001 00:00"), "0001-01-01T00:00:00Z");
+        assert_eq!(parsed("1.2.2024 3:04"), "2024-02-01T03:04:00Z");
+    }
+
+    #[test]
+    fn offsets_never_leave_four_digit_years() {
+        assert_eq!(parse_feed_date("9999-12-31T23:30:00-01:00"), None);
+        assert_eq!(parse_feed_date("0001-01-01T00:30:00+01:00"), None);
     }
 
     #[test]
@@ -344,6 +380,9 @@ mod tests {
             "01.13.2024",
             "01.01.2024 24:00",
             "01.01.2024 10:60",
+            "01.01.0000 10:00",
+            "0a.01.2024 10:00",
+            "01.01.2024 1-:00",
             "2023-02-29T00:00:00Z",
             "2/30/2024 1:00:00 PM",
             "4/26/2014 13:00:00 PM",

@@ -343,33 +343,39 @@ fn is_summary_field(key: KeySource, name: &str) -> bool {
 
 /// Builds the Description text: the feed name, then the record's category, threat and industry.
 fn description(feed: &FeedSpec, object: &Object) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut push = |part: String| {
-        if !parts.contains(&part) {
-            parts.push(part);
-        }
-    };
-
-    for name in ["category", "threat"] {
+    let mut parts: Vec<(&str, std::borrow::Cow<'_, str>)> = Vec::new();
+    for (name, prefix) in [("category", ""), ("threat", ""), ("industry", "industry ")] {
         for value in tag_values(object, name) {
-            let value = value.trim();
-            if !value.is_empty() {
-                push(value.to_owned());
+            let trimmed = value.trim();
+            let seen = parts
+                .iter()
+                .any(|(other_prefix, other)| same_text(other_prefix, other, prefix, trimmed));
+            if !trimmed.is_empty() && !seen {
+                parts.push((prefix, value));
             }
         }
     }
-    for value in tag_values(object, "industry") {
-        let value = value.trim();
-        if !value.is_empty() {
-            push(format!("industry {value}"));
-        }
-    }
 
-    if parts.is_empty() {
-        format!("Kaspersky {}", feed.name)
-    } else {
-        format!("Kaspersky {}: {}", feed.name, parts.join(", "))
+    let mut text = String::with_capacity(64);
+    text.push_str("Kaspersky ");
+    text.push_str(feed.name);
+    for (index, (prefix, value)) in parts.iter().enumerate() {
+        text.push_str(if index == 0 { ": " } else { ", " });
+        text.push_str(prefix);
+        text.push_str(value.trim());
     }
+    text
+}
+
+/// Checks whether `left_prefix` + `left` (trimmed) and `right_prefix` + `right` are the same
+/// text.
+fn same_text(left_prefix: &str, left: &str, right_prefix: &str, right: &str) -> bool {
+    let left = left.trim();
+    left_prefix.len() + left.len() == right_prefix.len() + right.len()
+        && left_prefix
+            .bytes()
+            .chain(left.bytes())
+            .eq(right_prefix.bytes().chain(right.bytes()))
 }
 
 /// Builds the Source text: the feed, its Kaspersky feed ID where one is published, and the name

@@ -2,11 +2,10 @@
 //! feed's tag fields. Tags are trimmed, never empty, unique per indicator and at most
 //! [`MAX_TAG_CHARS`] characters long, the ThreatConnect limit.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use feedpipe_pipeline::Object;
-use feedpipe_pipeline::Value;
-use feedpipe_pipeline::{Indicator, Item, ItemState, Stage};
+use feedpipe_pipeline::{Indicator, Item, ItemState, Object, Stage, Value};
 
 use crate::fields::{field, scalar_text};
 use crate::text::prefix_chars;
@@ -82,8 +81,8 @@ fn add_tag(indicator: &mut Indicator, value: &str) -> bool {
 /// Collects the text values at a tag-field path. `a/b` is the field `b` of every element of the
 /// array `a` (a lone object in `a` counts as one element). A value that is an array gives each
 /// of its scalar elements. Numbers and booleans become their JSON text; objects and `null` give
-/// nothing.
-pub fn tag_values(record: &Object, path: &str) -> Vec<String> {
+/// nothing. String values borrow the record.
+pub fn tag_values<'a>(record: &'a Object<'a>, path: &str) -> Vec<Cow<'a, str>> {
     let mut values = Vec::new();
 
     match path.split_once('/') {
@@ -108,20 +107,10 @@ pub fn tag_values(record: &Object, path: &str) -> Vec<String> {
     values
 }
 
-fn push_scalars(value: &Value, values: &mut Vec<String>) {
+fn push_scalars<'a>(value: &'a Value<'a>, values: &mut Vec<Cow<'a, str>>) {
     match value {
-        Value::Array(elements) => {
-            for element in elements.iter() {
-                if let Some(text) = scalar_text(element) {
-                    values.push(text.into_owned());
-                }
-            }
-        }
-        _ => {
-            if let Some(text) = scalar_text(value) {
-                values.push(text.into_owned());
-            }
-        }
+        Value::Array(elements) => values.extend(elements.iter().filter_map(scalar_text)),
+        _ => values.extend(scalar_text(value)),
     }
 }
 

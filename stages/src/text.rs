@@ -10,6 +10,10 @@ const MAX_QUOTED_CHARS: usize = 200;
 
 /// Returns the first `max_chars` characters of `text`, or all of it when it is shorter.
 pub fn prefix_chars(text: &str, max_chars: usize) -> &str {
+    // A character takes at least one byte, so text of at most `max_chars` bytes fits.
+    if text.len() <= max_chars {
+        return text;
+    }
     match text.char_indices().nth(max_chars) {
         Some((end, _)) => &text[..end],
         None => text,
@@ -23,7 +27,7 @@ pub fn prefix_chars(text: &str, max_chars: usize) -> &str {
 /// `max_chars` must be larger than the marker; `RateConfig` checks this for the attribute
 /// limit.
 pub fn truncate_with_marker(text: &str, max_chars: usize) -> Option<String> {
-    if text.chars().count() <= max_chars {
+    if text.len() <= max_chars || text.chars().count() <= max_chars {
         return None;
     }
 

@@ -81,7 +81,7 @@ impl Encoder for FileEncoder {
     fn encode(&self, delivery: &Delivery, out: &mut Vec<u8>) -> io::Result<()> {
         match self.format {
             FileFormat::Jsonl => {
-                serde_json::to_writer(&mut *out, &delivery.indicator)?;
+                feedpipe_pipeline::json::write_indicator(out, &delivery.indicator);
                 out.push(b'\n');
                 Ok(())
             }

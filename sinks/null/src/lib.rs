@@ -1,8 +1,11 @@
 //! The null sink: counts indicators as delivered and drops them. It measures the pipeline
 //! without any output cost, for profiling.
 
+use std::io;
+use std::sync::Arc;
+
 use async_trait::async_trait;
-use feedpipe_pipeline::{Delivery, Ledger, Sink, SinkError};
+use feedpipe_pipeline::{Delivery, Encoder, Ledger, Sink, SinkError};
 
 /// Drops every indicator after counting it delivered.
 #[derive(Debug, Default)]
@@ -10,10 +13,24 @@ pub struct NullSink {
     dropped: u64,
 }
 
+/// The null sink's output form, which is empty. Workers still run it, so they free each
+/// indicator as they would after encoding it for a real sink.
+struct EmptyEncoder;
+
+impl Encoder for EmptyEncoder {
+    fn encode(&self, _delivery: &Delivery, _out: &mut Vec<u8>) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Sink for NullSink {
     fn name(&self) -> &'static str {
         "null"
+    }
+
+    fn encoder(&self) -> Option<Arc<dyn Encoder>> {
+        Some(Arc::new(EmptyEncoder))
     }
 
     async fn send(&mut self, batch: Vec<Delivery>, ledger: &Ledger) -> Result<(), SinkError> {

@@ -1,6 +1,6 @@
 //! Groups deliveries into batch jobs bounded by indicator count and by upload bytes.
 //!
-//! Each indicator is encoded once, as `serde_json::to_value(&indicator)` serialized, and
+//! Each indicator is encoded once, as its compact batch JSON object, and
 //! appended to the job's upload body `{"indicator":[…]}`. A job never contains more than the
 //! configured indicator count, and its whole body never exceeds the byte limit, which is the
 //! configured `max_job_bytes` or the lower limit a ThreatConnect server stated in a "File size
@@ -28,7 +28,8 @@ pub struct IndicatorEncoder;
 
 impl feedpipe_pipeline::Encoder for IndicatorEncoder {
     fn encode(&self, delivery: &Delivery, out: &mut Vec<u8>) -> std::io::Result<()> {
-        serde_json::to_writer(out, &delivery.indicator).map_err(std::io::Error::other)
+        feedpipe_pipeline::json::write_indicator(out, &delivery.indicator);
+        Ok(())
     }
 }
 
@@ -148,7 +149,7 @@ impl Batcher {
     }
 
     /// Adds one delivery; a job that became full is appended to `ready`. An indicator that
-    /// cannot be encoded, or that alone exceeds the byte limit, is returned as rejected.
+    /// alone exceeds the byte limit is returned as rejected.
     pub fn push(
         &mut self,
         delivery: Delivery,
@@ -159,19 +160,11 @@ impl Batcher {
             indicator,
             encoded,
         } = delivery;
-        let item = match encoded.map_or_else(
-            || serde_json::to_vec(&indicator),
-            |bytes| Ok(bytes.to_vec()),
-        ) {
-            Ok(item) => item,
-            Err(error) => {
-                let reject = Reject::new(
-                    "encode_failed",
-                    format!("cannot encode indicator {:?}: {error}", indicator.summary),
-                );
-                return Err(Box::new((origin, reject)));
-            }
-        };
+        let item = encoded.unwrap_or_else(|| {
+            let mut out = Vec::new();
+            feedpipe_pipeline::json::write_indicator(&mut out, &indicator);
+            Bytes::from(out)
+        });
 
         let max_bytes = self.max_bytes.load(Ordering::Relaxed);
         let alone = BODY_PREFIX.len() + item.len() + BODY_SUFFIX.len();
