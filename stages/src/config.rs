@@ -156,7 +156,8 @@ pub enum RateConfigError {
 pub(crate) struct ResolvedConfig {
     pub config: RateConfig,
     pub feed_confidence: Vec<(&'static FeedSpec, u8)>,
-    pub attribute_types: BTreeMap<String, String>,
+    /// Attribute type per record field, looked up once per field of every record.
+    pub attribute_types: foldhash::HashMap<String, String>,
 }
 
 impl RateConfig {
@@ -225,7 +226,7 @@ impl RateConfig {
             }
         }
 
-        let mut attribute_types: BTreeMap<String, String> = DEFAULT_ATTRIBUTE_TYPES
+        let mut attribute_types: foldhash::HashMap<String, String> = DEFAULT_ATTRIBUTE_TYPES
             .iter()
             .map(|(field, name)| ((*field).to_owned(), (*name).to_owned()))
             .collect();

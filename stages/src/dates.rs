@@ -46,7 +46,7 @@ fn iso(timestamp: &Timestamp) -> String {
         out[at] = b'0' + (value / 10 % 10) as u8;
         out[at + 1] = b'0' + (value % 10) as u8;
     }
-    out.iter().map(|&byte| char::from(byte)).collect()
+    String::from_utf8(out.to_vec()).expect("ASCII digits and separators")
 }
 
 /// The form Kaspersky's feeds write, `dd.MM.yyyy HH:mm` with two-digit fields, read without

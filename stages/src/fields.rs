@@ -59,17 +59,38 @@ pub fn whole_number(value: &Value) -> Option<i64> {
 /// Returns the entries of an object in a stable order: the record's own field order when the
 /// object keeps it, else sorted by key.
 ///
-/// simd-json's owned objects store up to 32 entries as a vector in insertion order and switch to
-/// a hash map beyond that, where iteration order is the hash order.
-pub fn ordered_entries<'a>(object: &'a Object<'a>) -> Vec<(&'a str, &'a Value<'a>)> {
+/// simd-json's objects store up to 32 entries as a vector in insertion order and switch to a
+/// hash map beyond that, where iteration order is the hash order.
+pub fn ordered_entries<'a>(object: &'a Object<'a>) -> OrderedEntries<'a> {
+    if object.is_vec() {
+        return OrderedEntries::InOrder(object.iter());
+    }
     let mut entries: Vec<(&str, &Value)> = object
         .iter()
         .map(|(key, value)| (key.as_ref(), value))
         .collect();
-    if !object.is_vec() {
-        entries.sort_by(|left, right| left.0.cmp(right.0));
+    entries.sort_by(|left, right| left.0.cmp(right.0));
+    OrderedEntries::Sorted(entries.into_iter())
+}
+
+/// The entries of an object as [`ordered_entries`] returns them; iterating an object that keeps
+/// its order allocates nothing.
+pub enum OrderedEntries<'a> {
+    InOrder(<&'a Object<'a> as IntoIterator>::IntoIter),
+    Sorted(std::vec::IntoIter<(&'a str, &'a Value<'a>)>),
+}
+
+impl<'a> Iterator for OrderedEntries<'a> {
+    type Item = (&'a str, &'a Value<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            OrderedEntries::InOrder(entries) => {
+                entries.next().map(|(key, value)| (key.as_ref(), value))
+            }
+            OrderedEntries::Sorted(entries) => entries.next(),
+        }
     }
-    entries
 }
 
 #[cfg(test)]
@@ -130,7 +151,7 @@ mod tests {
     #[test]
     fn small_objects_keep_field_order() {
         let record = object(r#"{"z": 1, "a": 2, "m": 3}"#);
-        let keys: Vec<&str> = ordered_entries(&record).iter().map(|e| e.0).collect();
+        let keys: Vec<&str> = ordered_entries(&record).map(|e| e.0).collect();
         assert_eq!(keys, ["z", "a", "m"]);
     }
 
@@ -138,7 +159,7 @@ mod tests {
     fn large_objects_sort_by_key() {
         let fields: Vec<String> = (0..40).rev().map(|i| format!("\"f{i:02}\": {i}")).collect();
         let record = object(&format!("{{{}}}", fields.join(", ")));
-        let keys: Vec<&str> = ordered_entries(&record).iter().map(|e| e.0).collect();
+        let keys: Vec<&str> = ordered_entries(&record).map(|e| e.0).collect();
         let mut sorted = keys.clone();
         sorted.sort_unstable();
         assert_eq!(keys.len(), 40);

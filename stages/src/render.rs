@@ -21,12 +21,7 @@ pub fn render_value(value: &Value) -> Option<String> {
             write_joined(&mut out, "\n", elements.iter(), write_line);
         }
         Value::Object(object) => {
-            write_joined(
-                &mut out,
-                "\n",
-                ordered_entries(object).into_iter(),
-                write_field,
-            );
+            write_joined(&mut out, "\n", ordered_entries(object), write_field);
         }
         scalar => {
             write_scalar(&mut out, scalar);
@@ -59,9 +54,7 @@ fn write_joined<T>(
 /// Writes one array element as a line: an object as `key: value, key: value` without braces.
 fn write_line(out: &mut String, value: &Value) -> bool {
     match value {
-        Value::Object(object) => {
-            write_joined(out, ", ", ordered_entries(object).into_iter(), write_field)
-        }
+        Value::Object(object) => write_joined(out, ", ", ordered_entries(object), write_field),
         other => write_inline(out, other),
     }
 }
@@ -90,7 +83,7 @@ fn write_inline(out: &mut String, value: &Value) -> bool {
         }
         Value::Object(object) => {
             out.push('{');
-            write_joined(out, ", ", ordered_entries(object).into_iter(), write_field);
+            write_joined(out, ", ", ordered_entries(object), write_field);
             out.push('}');
             true
         }
