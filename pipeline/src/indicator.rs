@@ -2,6 +2,7 @@
 //! exact object the ThreatConnect sink sends and the JSONL file sink writes, so both sinks agree
 //! by construction.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -34,17 +35,19 @@ impl fmt::Display for IndicatorType {
     }
 }
 
-/// A tag, serialized as `{"name": …}`.
+/// A tag, serialized as `{"name": …}`. Fixed tag names such as "Kaspersky" are borrowed, not
+/// copied into every indicator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tag {
-    pub name: String,
+    pub name: Cow<'static, str>,
 }
 
-/// An attribute, serialized as `{"type": …, "value": …}`.
+/// An attribute, serialized as `{"type": …, "value": …}`. The type name is borrowed from the
+/// configuration rather than copied into every indicator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attribute {
     #[serde(rename = "type")]
-    pub attribute_type: String,
+    pub attribute_type: Cow<'static, str>,
     pub value: String,
 }
 
@@ -107,7 +110,7 @@ impl Indicator {
 
     /// Adds a tag unless the indicator already has one that differs at most in letter case,
     /// because ThreatConnect treats such tags as one (the first spelling is kept).
-    pub fn add_tag(&mut self, name: impl Into<String>) {
+    pub fn add_tag(&mut self, name: impl Into<Cow<'static, str>>) {
         let name = name.into();
         if !self.tags.iter().any(|tag| same_tag(&tag.name, &name)) {
             self.tags.push(Tag { name });
@@ -124,7 +127,11 @@ impl Indicator {
     }
 
     /// Adds an attribute.
-    pub fn add_attribute(&mut self, attribute_type: impl Into<String>, value: impl Into<String>) {
+    pub fn add_attribute(
+        &mut self,
+        attribute_type: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) {
         self.attributes.push(Attribute {
             attribute_type: attribute_type.into(),
             value: value.into(),
@@ -154,7 +161,7 @@ mod tests {
         indicator.add_tag("MALWARE-ESPAÑOL");
         indicator.add_tag("malware-español");
         indicator.add_tag("malware-espanol");
-        let names: Vec<&str> = indicator.tags.iter().map(|tag| tag.name.as_str()).collect();
+        let names: Vec<&str> = indicator.tags.iter().map(|tag| tag.name.as_ref()).collect();
         assert_eq!(
             names,
             ["Mobile_Botnet", "MALWARE-ESPAÑOL", "malware-espanol"]

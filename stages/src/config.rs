@@ -110,12 +110,12 @@ impl Default for RateConfig {
             feed_confidence: BTreeMap::new(),
             max_attribute_length: 500,
             attribute_types: BTreeMap::new(),
-            fallback_attribute_type: "Additional Analysis and Context".to_owned(),
-            description_attribute_type: "Description".to_owned(),
-            source_attribute_type: "Source".to_owned(),
-            mask_attribute_type: "Kaspersky Mask".to_owned(),
-            first_seen_attribute_type: "First Seen".to_owned(),
-            last_seen_attribute_type: "Last Seen".to_owned(),
+            fallback_attribute_type: DEFAULT_FALLBACK_TYPE.to_owned(),
+            description_attribute_type: DEFAULT_DESCRIPTION_TYPE.to_owned(),
+            source_attribute_type: DEFAULT_SOURCE_TYPE.to_owned(),
+            mask_attribute_type: DEFAULT_MASK_TYPE.to_owned(),
+            first_seen_attribute_type: DEFAULT_FIRST_SEEN_TYPE.to_owned(),
+            last_seen_attribute_type: DEFAULT_LAST_SEEN_TYPE.to_owned(),
             security_labels: Vec::new(),
         }
     }
@@ -157,7 +157,46 @@ pub(crate) struct ResolvedConfig {
     pub config: RateConfig,
     pub feed_confidence: Vec<(&'static FeedSpec, u8)>,
     /// Attribute type per record field, looked up once per field of every record.
-    pub attribute_types: foldhash::HashMap<String, String>,
+    pub attribute_types: foldhash::HashMap<String, &'static str>,
+    pub types: TypeNames,
+}
+
+/// The attribute type names of [`RateConfig`] as strings every indicator can borrow.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TypeNames {
+    pub fallback: &'static str,
+    pub description: &'static str,
+    pub source: &'static str,
+    pub mask: &'static str,
+    pub first_seen: &'static str,
+    pub last_seen: &'static str,
+}
+
+/// The built-in attribute type names of [`RateConfig::default`].
+const DEFAULT_FALLBACK_TYPE: &str = "Additional Analysis and Context";
+const DEFAULT_DESCRIPTION_TYPE: &str = "Description";
+const DEFAULT_SOURCE_TYPE: &str = "Source";
+const DEFAULT_MASK_TYPE: &str = "Kaspersky Mask";
+const DEFAULT_FIRST_SEEN_TYPE: &str = "First Seen";
+const DEFAULT_LAST_SEEN_TYPE: &str = "Last Seen";
+
+/// Returns `name` as a string that lives as long as the process. A built-in name is returned as
+/// it is; any other is leaked once, when a stage is built, so that every indicator borrows it
+/// instead of copying it.
+fn lasting(name: &str) -> &'static str {
+    let built_in = [
+        DEFAULT_FALLBACK_TYPE,
+        DEFAULT_DESCRIPTION_TYPE,
+        DEFAULT_SOURCE_TYPE,
+        DEFAULT_MASK_TYPE,
+        DEFAULT_FIRST_SEEN_TYPE,
+        DEFAULT_LAST_SEEN_TYPE,
+    ];
+    built_in
+        .into_iter()
+        .chain(DEFAULT_ATTRIBUTE_TYPES.iter().map(|(_, name)| *name))
+        .find(|known| *known == name)
+        .unwrap_or_else(|| Box::leak(name.into()))
 }
 
 impl RateConfig {
@@ -226,9 +265,9 @@ impl RateConfig {
             }
         }
 
-        let mut attribute_types: foldhash::HashMap<String, String> = DEFAULT_ATTRIBUTE_TYPES
+        let mut attribute_types: foldhash::HashMap<String, &'static str> = DEFAULT_ATTRIBUTE_TYPES
             .iter()
-            .map(|(field, name)| ((*field).to_owned(), (*name).to_owned()))
+            .map(|(field, name)| ((*field).to_owned(), *name))
             .collect();
         for (field, name) in &self.attribute_types {
             if name.trim().is_empty() {
@@ -236,13 +275,22 @@ impl RateConfig {
                     key: format!("attribute_types.{field}"),
                 });
             }
-            attribute_types.insert(field.clone(), name.clone());
+            attribute_types.insert(field.clone(), lasting(name));
         }
 
+        let types = TypeNames {
+            fallback: lasting(&self.fallback_attribute_type),
+            description: lasting(&self.description_attribute_type),
+            source: lasting(&self.source_attribute_type),
+            mask: lasting(&self.mask_attribute_type),
+            first_seen: lasting(&self.first_seen_attribute_type),
+            last_seen: lasting(&self.last_seen_attribute_type),
+        };
         Ok(ResolvedConfig {
             config: self,
             feed_confidence,
             attribute_types,
+            types,
         })
     }
 }

@@ -74,7 +74,7 @@ mod tests {
         assert_eq!(indicator.indicator_type, IndicatorType::Address);
         assert_eq!(indicator.rating, 4);
         assert_eq!(indicator.confidence, 74);
-        let tags: Vec<&str> = indicator.tags.iter().map(|tag| tag.name.as_str()).collect();
+        let tags: Vec<&str> = indicator.tags.iter().map(|tag| tag.name.as_ref()).collect();
         assert_eq!(tags, ["Kaspersky", "IP_Reputation", "spam"]);
         assert!(
             matches!(&batch[1].state, ItemState::Rejected(reject) if reject.code == "invalid_ip")

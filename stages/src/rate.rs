@@ -88,15 +88,16 @@ impl RateStage {
         indicator.last_seen = seen_date(object, "last_seen", &mut consumed.last_seen, counts);
 
         let config = &self.config.config;
+        let types = self.config.types;
         for label in &config.security_labels {
             indicator.security_labels.push(SecurityLabel {
                 name: label.clone(),
             });
         }
         let text = description(feed, object);
-        self.add_attribute(indicator, counts, &config.description_attribute_type, text);
+        self.add_attribute(indicator, counts, types.description, text);
         let text = source_text.to_owned();
-        self.add_attribute(indicator, counts, &config.source_attribute_type, text);
+        self.add_attribute(indicator, counts, types.source, text);
         self.add_context(feed, object, &consumed, indicator, counts);
     }
 
@@ -168,7 +169,7 @@ impl RateStage {
         indicator: &mut Indicator,
         counts: &mut BatchCounts,
     ) {
-        let config = &self.config.config;
+        let types = self.config.types;
         let key = key_source(feed, object);
 
         for (name, value) in ordered_entries(object) {
@@ -188,9 +189,9 @@ impl RateStage {
 
             let is_mask = matches!(key, KeySource::Mask(mask) if mask == name);
             let special_type = match name {
-                _ if is_mask => Some(&config.mask_attribute_type),
-                "first_seen" => Some(&config.first_seen_attribute_type),
-                "last_seen" => Some(&config.last_seen_attribute_type),
+                _ if is_mask => Some(types.mask),
+                "first_seen" => Some(types.first_seen),
+                "last_seen" => Some(types.last_seen),
                 _ => None,
             };
             if let Some(attribute_type) = special_type {
@@ -211,7 +212,7 @@ impl RateStage {
                 None => {
                     let separator = if rendered.contains('\n') { ":\n" } else { ": " };
                     let text = format!("{name}{separator}{rendered}");
-                    self.add_attribute(indicator, counts, &config.fallback_attribute_type, text);
+                    self.add_attribute(indicator, counts, types.fallback, text);
                 }
             }
         }
@@ -221,7 +222,7 @@ impl RateStage {
         &self,
         indicator: &mut Indicator,
         counts: &mut BatchCounts,
-        attribute_type: &str,
+        attribute_type: &'static str,
         value: String,
     ) {
         match truncate_with_marker(&value, self.config.config.max_attribute_length) {
@@ -754,7 +755,7 @@ mod tests {
         let types: Vec<&str> = indicator
             .attributes
             .iter()
-            .map(|attribute| attribute.attribute_type.as_str())
+            .map(|attribute| attribute.attribute_type.as_ref())
             .collect();
         assert_eq!(types, ["Description", "Source", "File Size"]);
     }

@@ -74,7 +74,7 @@ fn add_tag(indicator: &mut Indicator, value: &str) -> bool {
     }
 
     let tag = prefix_chars(trimmed, MAX_TAG_CHARS).trim_end();
-    indicator.add_tag(tag);
+    indicator.add_tag(tag.to_owned());
     tag.len() < trimmed.len()
 }
 
@@ -132,9 +132,11 @@ mod tests {
         stage.process(&mut batch);
         let [only] = batch;
         match only.state {
-            ItemState::Indicator(indicator) => {
-                indicator.tags.into_iter().map(|tag| tag.name).collect()
-            }
+            ItemState::Indicator(indicator) => indicator
+                .tags
+                .into_iter()
+                .map(|tag| tag.name.into_owned())
+                .collect(),
             other => panic!("expected an indicator, got {other:?}"),
         }
     }

@@ -142,7 +142,7 @@ fn produced_outcome(item: &Item<'_>) -> Outcome {
                 confidence: indicator.confidence,
                 tags: indicator.tags[fixed..]
                     .iter()
-                    .map(|tag| tag.name.clone())
+                    .map(|tag| tag.name.to_string())
                     .collect(),
             }
         }

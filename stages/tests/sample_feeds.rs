@@ -129,7 +129,7 @@ fn check_ip_reputation(record: &Value, indicator: &Indicator) {
     assert_eq!(i64::from(indicator.rating), 6 - popularity, "{ip}");
     assert_eq!(i64::from(indicator.confidence), threat_score, "{ip}");
 
-    let tags: Vec<&str> = indicator.tags.iter().map(|tag| tag.name.as_str()).collect();
+    let tags: Vec<&str> = indicator.tags.iter().map(|tag| tag.name.as_ref()).collect();
     let category = record.get_str("category").unwrap();
     assert_eq!(tags, ["Kaspersky", "IP_Reputation", category], "{ip}");
 
@@ -178,7 +178,7 @@ fn check_phishing(record: &Value, indicator: &Indicator) {
     );
     assert_eq!(indicator.last_seen, None);
 
-    let tags: Vec<&str> = indicator.tags.iter().map(|tag| tag.name.as_str()).collect();
+    let tags: Vec<&str> = indicator.tags.iter().map(|tag| tag.name.as_ref()).collect();
     assert_eq!(tags, ["Kaspersky", "Phishing_URL", "E-shop"]);
     assert_eq!(
         attribute(indicator, "Kaspersky Mask"),

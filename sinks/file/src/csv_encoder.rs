@@ -15,7 +15,7 @@ pub fn write_csv_row<W: io::Write>(
     delivery: &Delivery,
 ) -> io::Result<()> {
     let indicator = &delivery.indicator;
-    let tags: Vec<&str> = indicator.tags.iter().map(|tag| tag.name.as_str()).collect();
+    let tags: Vec<&str> = indicator.tags.iter().map(|tag| tag.name.as_ref()).collect();
     let attributes = serde_json::to_string(&indicator.attributes)?;
     let rating = indicator.rating.to_string();
     let confidence = indicator.confidence.to_string();

@@ -87,7 +87,7 @@ async fn singleton_replaces_sent_types() {
     let attributes: Vec<(&str, &str)> = stored[0]
         .attributes
         .iter()
-        .map(|attribute| (attribute.attribute_type.as_str(), attribute.value.as_str()))
+        .map(|attribute| (attribute.attribute_type.as_ref(), attribute.value.as_str()))
         .collect();
     assert_eq!(
         attributes,
