@@ -120,20 +120,29 @@ impl Ledger {
     /// Counts records delivered.
     pub fn add_delivered<'a>(&self, origins: impl IntoIterator<Item = &'a Origin>) {
         let mut inner = self.lock();
-        let mut counted: Option<(&'static FeedSpec, u64)> = None;
+        // Deliveries come in runs from one source, so each run is counted with one lookup.
+        let mut run: Option<(&Origin, u64)> = None;
+        let flush = |inner: &mut Inner, (first, count): (&Origin, u64)| {
+            inner.entry(first.feed, &first.source).delivered += count;
+            count_outcome(first.feed, "delivered", "", count);
+        };
         for origin in origins {
-            inner.entry(origin.feed, &origin.source).delivered += 1;
-            counted = match counted {
-                Some((feed, count)) if std::ptr::eq(feed, origin.feed) => Some((feed, count + 1)),
-                Some((feed, count)) => {
-                    count_outcome(feed, "delivered", "", count);
-                    Some((origin.feed, 1))
+            run = match run {
+                Some((first, count))
+                    if std::ptr::eq(first.feed, origin.feed)
+                        && Arc::ptr_eq(&first.source, &origin.source) =>
+                {
+                    Some((first, count + 1))
                 }
-                None => Some((origin.feed, 1)),
+                Some(done) => {
+                    flush(&mut inner, done);
+                    Some((origin, 1))
+                }
+                None => Some((origin, 1)),
             };
         }
-        if let Some((feed, count)) = counted {
-            count_outcome(feed, "delivered", "", count);
+        if let Some(done) = run {
+            flush(&mut inner, done);
         }
     }
 
@@ -318,5 +327,40 @@ mod tests {
         assert_eq!(line["file"], "feed.json");
         assert_eq!(line["record"], "{\"ip\":\"x\"}");
         assert_eq!(line["reason"], "invalid ip \"x\"");
+    }
+
+    #[test]
+    fn deliveries_count_per_source_in_mixed_runs() {
+        let ledger = Ledger::new(None).unwrap();
+        let sources: [Arc<str>; 2] = [Arc::from("a.json"), Arc::from("b.json")];
+        let origin = |index: usize, feed| Origin {
+            feed,
+            source: sources[index].clone(),
+            offset: 0,
+            raw: Bytes::new(),
+        };
+        let (ip, url) = (&FEEDS[0], &FEEDS[1]);
+        let batch = [
+            origin(0, ip),
+            origin(0, ip),
+            origin(1, url),
+            origin(0, ip),
+            origin(1, url),
+            origin(1, url),
+        ];
+        ledger.add_delivered(&batch);
+        // The same source name behind another pointer is still the same source.
+        ledger.add_delivered([&Origin {
+            source: Arc::from("a.json"),
+            ..origin(0, ip)
+        }]);
+
+        let summary = ledger.summary();
+        let delivered: Vec<(&str, u64)> = summary
+            .sources
+            .iter()
+            .map(|source| (source.source.as_str(), source.delivered))
+            .collect();
+        assert_eq!(delivered, [("a.json", 4), ("b.json", 3)]);
     }
 }

@@ -15,11 +15,11 @@ use simd_json::prelude::*;
 
 use crate::config::{RateConfig, RateConfigError, ResolvedConfig};
 use crate::dates::parse_feed_date;
-use crate::fields::{field, message_text, ordered_entries, whole_number};
+use crate::fields::{message_text, ordered_entries, whole_number};
 use crate::hash::HASH_FIELDS;
 use crate::key::{KeySource, key_source};
 use crate::render::render_value;
-use crate::tag::tag_values;
+use crate::tag::scalar_values;
 use crate::text::truncate_with_marker;
 
 /// Sets rating, confidence, dates and attributes on `Indicator` items.
@@ -53,6 +53,41 @@ struct Consumed {
     last_seen: bool,
 }
 
+/// The record fields the stage reads by name, found in one pass over the record instead of one
+/// search per name. A field is `None` when it is missing or `null`, as [`field`](crate::fields::field) reads it.
+#[derive(Default)]
+struct KnownFields<'a> {
+    severity: Option<&'a Value<'a>>,
+    popularity: Option<&'a Value<'a>>,
+    threat_score: Option<&'a Value<'a>>,
+    first_seen: Option<&'a Value<'a>>,
+    last_seen: Option<&'a Value<'a>>,
+    category: Option<&'a Value<'a>>,
+    threat: Option<&'a Value<'a>>,
+    industry: Option<&'a Value<'a>>,
+}
+
+impl<'a> KnownFields<'a> {
+    fn read(object: &'a Object<'a>) -> Self {
+        let mut known = KnownFields::default();
+        for (key, value) in object.iter() {
+            let slot = match key.as_ref() {
+                "severity" => &mut known.severity,
+                "popularity" => &mut known.popularity,
+                "threat_score" => &mut known.threat_score,
+                "first_seen" => &mut known.first_seen,
+                "last_seen" => &mut known.last_seen,
+                "category" => &mut known.category,
+                "threat" => &mut known.threat,
+                "industry" => &mut known.industry,
+                _ => continue,
+            };
+            *slot = Some(value).filter(|value| !value.is_null());
+        }
+        known
+    }
+}
+
 impl RateStage {
     /// Creates the stage after checking `config`.
     pub fn new(config: RateConfig) -> Result<Self, RateConfigError> {
@@ -81,11 +116,12 @@ impl RateStage {
             return;
         };
 
+        let known = KnownFields::read(object);
         let mut consumed = Consumed::default();
-        self.set_rating(object, indicator, &mut consumed, counts);
-        self.set_confidence(feed, object, indicator, &mut consumed, counts);
-        indicator.first_seen = seen_date(object, "first_seen", &mut consumed.first_seen, counts);
-        indicator.last_seen = seen_date(object, "last_seen", &mut consumed.last_seen, counts);
+        self.set_rating(&known, indicator, &mut consumed, counts);
+        self.set_confidence(feed, &known, indicator, &mut consumed, counts);
+        indicator.first_seen = seen_date(known.first_seen, &mut consumed.first_seen, counts);
+        indicator.last_seen = seen_date(known.last_seen, &mut consumed.last_seen, counts);
 
         let config = &self.config.config;
         let types = self.config.types;
@@ -94,7 +130,7 @@ impl RateStage {
                 name: label.clone(),
             });
         }
-        let text = description(feed, object);
+        let text = description(feed, &known);
         self.add_attribute(indicator, counts, types.description, text);
         let text = source_text.to_owned();
         self.add_attribute(indicator, counts, types.source, text);
@@ -104,12 +140,12 @@ impl RateStage {
     /// Sets the rating from a valid `severity`, else 6 − `popularity`, else the configured default.
     fn set_rating(
         &self,
-        object: &Object,
+        known: &KnownFields<'_>,
         indicator: &mut Indicator,
         consumed: &mut Consumed,
         counts: &mut BatchCounts,
     ) {
-        let severity = field(object, "severity");
+        let severity = known.severity;
         let from_severity = severity.and_then(severity_rating);
         if severity.is_some() && from_severity.is_none() {
             counts.invalid_severity += 1;
@@ -119,7 +155,8 @@ impl RateStage {
             return;
         }
 
-        let popularity = field(object, "popularity")
+        let popularity = known
+            .popularity
             .and_then(whole_number)
             .filter(|popularity| (1..=5).contains(popularity));
         match popularity {
@@ -138,13 +175,13 @@ impl RateStage {
     fn set_confidence(
         &self,
         feed: &FeedSpec,
-        object: &Object,
+        known: &KnownFields<'_>,
         indicator: &mut Indicator,
         consumed: &mut Consumed,
         counts: &mut BatchCounts,
     ) {
         indicator.confidence = self.config.default_confidence(feed);
-        let Some(value) = field(object, "threat_score") else {
+        let Some(value) = known.threat_score else {
             return;
         };
 
@@ -316,12 +353,11 @@ fn severity_rating(value: &Value) -> Option<u8> {
 /// a present field that did not, whose original text then becomes an attribute. A blank string
 /// counts as absent.
 fn seen_date(
-    object: &Object,
-    name: &str,
+    value: Option<&Value>,
     consumed: &mut bool,
     counts: &mut BatchCounts,
 ) -> Option<String> {
-    let value = field(object, name)?;
+    let value = value?;
     if value.as_str().is_some_and(|text| text.trim().is_empty()) {
         return None;
     }
@@ -343,10 +379,20 @@ fn is_summary_field(key: KeySource, name: &str) -> bool {
 }
 
 /// Builds the Description text: the feed name, then the record's category, threat and industry.
-fn description(feed: &FeedSpec, object: &Object) -> String {
+fn description(feed: &FeedSpec, known: &KnownFields<'_>) -> String {
     let mut parts: Vec<(&str, std::borrow::Cow<'_, str>)> = Vec::new();
-    for (name, prefix) in [("category", ""), ("threat", ""), ("industry", "industry ")] {
-        for value in tag_values(object, name) {
+    let fields = [
+        (known.category, ""),
+        (known.threat, ""),
+        (known.industry, "industry "),
+    ];
+    let mut values = Vec::new();
+    for (value, prefix) in fields {
+        values.clear();
+        if let Some(value) = value {
+            scalar_values(value, &mut values);
+        }
+        for value in values.drain(..) {
             let trimmed = value.trim();
             let seen = parts
                 .iter()
@@ -442,6 +488,31 @@ mod tests {
             .iter()
             .find(|attribute| attribute.attribute_type == attribute_type)
             .map(|attribute| attribute.value.as_str())
+    }
+
+    #[test]
+    fn known_fields_read_as_field_does() {
+        let value = crate::fields::parse(
+            r#"{"popularity": null, "popularity": 2, "threat_score": 7, "threat_score": 9,
+                "category": ["a", "b"], "severity": "high", "first_seen": "x", "ip": "1.2.3.4"}"#,
+        );
+        let object = value.as_object().unwrap();
+        let known = KnownFields::read(object);
+        for (name, read) in [
+            ("popularity", known.popularity),
+            ("threat_score", known.threat_score),
+            ("category", known.category),
+            ("severity", known.severity),
+            ("first_seen", known.first_seen),
+            ("last_seen", known.last_seen),
+            ("threat", known.threat),
+            ("industry", known.industry),
+        ] {
+            assert_eq!(read, crate::fields::field(object, name), "{name}");
+        }
+        // The parser keeps the last of duplicate keys.
+        assert_eq!(known.threat_score.and_then(|score| score.as_u64()), Some(9));
+        assert_eq!(known.popularity.and_then(|score| score.as_u64()), Some(2));
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub fn tag_values<'a>(record: &'a Object<'a>, path: &str) -> Vec<Cow<'a, str>> {
     match path.split_once('/') {
         None => {
             if let Some(value) = field(record, path) {
-                push_scalars(value, &mut values);
+                scalar_values(value, &mut values);
             }
         }
         Some((outer, inner)) => {
@@ -107,7 +107,8 @@ pub fn tag_values<'a>(record: &'a Object<'a>, path: &str) -> Vec<Cow<'a, str>> {
     values
 }
 
-fn push_scalars<'a>(value: &'a Value<'a>, values: &mut Vec<Cow<'a, str>>) {
+/// Adds the text of a scalar value, or of each scalar element of an array, to `values`.
+pub(crate) fn scalar_values<'a>(value: &'a Value<'a>, values: &mut Vec<Cow<'a, str>>) {
     match value {
         Value::Array(elements) => values.extend(elements.iter().filter_map(scalar_text)),
         _ => values.extend(scalar_text(value)),

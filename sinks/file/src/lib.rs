@@ -58,6 +58,12 @@ impl<W: Write> Write for Counting<W> {
         Ok(written)
     }
 
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let written = self.inner.write_vectored(bufs)?;
+        self.bytes += written as u64;
+        Ok(written)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
@@ -175,6 +181,29 @@ impl FileSink {
         })
     }
 
+    /// Writes a batch. When the workers encoded every delivery, the encodings go to the output
+    /// in vectored writes, which the buffered writer hands straight to the file without
+    /// copying them into its buffer first.
+    fn write_batch(&mut self, batch: &[Delivery]) -> io::Result<()> {
+        let encoded: Option<Vec<io::IoSlice<'_>>> = batch
+            .iter()
+            .map(|delivery| delivery.encoded.as_deref().map(io::IoSlice::new))
+            .collect();
+        let Some(mut slices) = encoded else {
+            return batch.iter().try_for_each(|delivery| self.encode(delivery));
+        };
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            match self.output.write_vectored(rest) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => io::IoSlice::advance_slices(&mut rest, written),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
     fn encode(&mut self, delivery: &Delivery) -> io::Result<()> {
         match &delivery.encoded {
             Some(encoded) => self.output.write_all(encoded),
@@ -213,9 +242,7 @@ impl Sink for FileSink {
         let written = if self.failed {
             Err(io::Error::other("an earlier write failed"))
         } else {
-            batch
-                .iter()
-                .try_for_each(|delivery| self.encode(delivery))
+            self.write_batch(&batch)
                 .and_then(|()| self.flush().map(|_| ()))
         };
         if let Err(error) = written {
