@@ -9,7 +9,7 @@
 
 use std::io::{self, Read};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// Bytes of an oversized element kept for the rejects file.
 pub const OVERSIZED_HEAD_BYTES: usize = 1024;
@@ -417,8 +417,12 @@ impl<R: Read> Splitter<R> {
                 head,
             },
             None => {
-                // Frames share the read buffer's allocation instead of copying it.
-                let frame = self.buf.split_to(end).freeze().slice(scan.start..);
+                // Frames share the read buffer's allocation instead of copying it. Dropping the
+                // bytes before the element from the split-off part, rather than slicing the
+                // frozen one, leaves one reference-count update per frame instead of three.
+                let mut element = self.buf.split_to(end);
+                element.advance(scan.start);
+                let frame = element.freeze();
                 self.base += end as u64;
                 self.pos = 0;
                 Frame::Element {

@@ -19,7 +19,7 @@ struct Timestamp {
 /// Parses a feed date in any accepted form and returns it as `yyyy-MM-ddTHH:mm:ssZ`. Returns
 /// `None` when the text matches no form or names a date or time that does not exist.
 pub fn parse_feed_date(text: &str) -> Option<String> {
-    let text = text.trim();
+    let text = crate::text::trim(text);
     let timestamp = parse_kaspersky(text.as_bytes())
         .or_else(|| parse_dotted(text))
         .or_else(|| parse_iso(text))

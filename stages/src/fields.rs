@@ -48,7 +48,7 @@ pub fn whole_number(value: &Value) -> Option<i64> {
         return in_range.then_some(number as i64);
     }
 
-    let text = value.as_str()?.trim();
+    let text = crate::text::trim(value.as_str()?);
     let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
     if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
         return None;

@@ -20,7 +20,7 @@ use crate::hash::HASH_FIELDS;
 use crate::key::{KeySource, key_source};
 use crate::render::render_value;
 use crate::tag::scalar_values;
-use crate::text::truncate_with_marker;
+use crate::text::{trim, truncate_with_marker};
 
 /// Sets rating, confidence, dates and attributes on `Indicator` items.
 #[derive(Debug)]
@@ -233,7 +233,7 @@ impl RateStage {
             };
             if let Some(attribute_type) = special_type {
                 let original = message_text(value);
-                if !original.trim().is_empty() {
+                if !trim(&original).is_empty() {
                     self.add_attribute(indicator, counts, attribute_type, original.into_owned());
                 }
                 continue;
@@ -358,7 +358,7 @@ fn seen_date(
     counts: &mut BatchCounts,
 ) -> Option<String> {
     let value = value?;
-    if value.as_str().is_some_and(|text| text.trim().is_empty()) {
+    if value.as_str().is_some_and(|text| trim(text).is_empty()) {
         return None;
     }
     let parsed = value.as_str().and_then(parse_feed_date);
@@ -393,7 +393,7 @@ fn description(feed: &FeedSpec, known: &KnownFields<'_>) -> String {
             scalar_values(value, &mut values);
         }
         for value in values.drain(..) {
-            let trimmed = value.trim();
+            let trimmed = trim(&value);
             let seen = parts
                 .iter()
                 .any(|(other_prefix, other)| same_text(other_prefix, other, prefix, trimmed));
@@ -409,7 +409,7 @@ fn description(feed: &FeedSpec, known: &KnownFields<'_>) -> String {
     for (index, (prefix, value)) in parts.iter().enumerate() {
         text.push_str(if index == 0 { ": " } else { ", " });
         text.push_str(prefix);
-        text.push_str(value.trim());
+        text.push_str(trim(value));
     }
     text
 }
@@ -417,7 +417,7 @@ fn description(feed: &FeedSpec, known: &KnownFields<'_>) -> String {
 /// Checks whether `left_prefix` + `left` (trimmed) and `right_prefix` + `right` are the same
 /// text.
 fn same_text(left_prefix: &str, left: &str, right_prefix: &str, right: &str) -> bool {
-    let left = left.trim();
+    let left = trim(left);
     left_prefix.len() + left.len() == right_prefix.len() + right.len()
         && left_prefix
             .bytes()

@@ -5,12 +5,11 @@
 //! order where simd-json keeps it (see [`ordered_entries`]), so the same record always renders
 //! the same text.
 
-use std::fmt::Write as _;
-
 use feedpipe_pipeline::Value;
 use simd_json::prelude::*;
 
 use crate::fields::ordered_entries;
+use crate::text::trim;
 
 /// Renders a field value as attribute text. Returns `None` when nothing is left to show: `null`,
 /// an empty or blank string, or an array or object without non-null content.
@@ -27,7 +26,7 @@ pub fn render_value(value: &Value) -> Option<String> {
             write_scalar(&mut out, scalar);
         }
     }
-    (!out.trim().is_empty()).then_some(out)
+    (!trim(&out).is_empty()).then_some(out)
 }
 
 /// Writes each item that renders to something, with `separator` between them. Every writer
@@ -94,7 +93,7 @@ fn write_inline(out: &mut String, value: &Value) -> bool {
 /// Writes a string, number or boolean; writes nothing for `null` and blank strings.
 fn write_scalar(out: &mut String, value: &Value) -> bool {
     if let Some(text) = value.as_str() {
-        if text.trim().is_empty() {
+        if trim(text).is_empty() {
             return false;
         }
         out.push_str(text);
@@ -104,9 +103,9 @@ fn write_scalar(out: &mut String, value: &Value) -> bool {
         return false;
     }
     if let Some(number) = value.as_i64() {
-        let _ = write!(out, "{number}");
+        out.push_str(itoa::Buffer::new().format(number));
     } else if let Some(number) = value.as_u64() {
-        let _ = write!(out, "{number}");
+        out.push_str(itoa::Buffer::new().format(number));
     } else {
         out.push_str(&value.encode());
     }

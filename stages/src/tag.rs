@@ -68,7 +68,7 @@ impl Stage for TagStage {
 /// Adds one tag value, trimmed and cut to [`MAX_TAG_CHARS`] characters. An empty value adds
 /// nothing. Returns whether the value was cut.
 fn add_tag(indicator: &mut Indicator, value: &str) -> bool {
-    let trimmed = value.trim();
+    let trimmed = crate::text::trim(value);
     if trimmed.is_empty() {
         return false;
     }

@@ -8,6 +8,15 @@ pub const TRUNCATION_MARKER: &str = "… [truncated]";
 /// At most this many characters of a value are quoted in a reject message.
 const MAX_QUOTED_CHARS: usize = 200;
 
+/// Trims whitespace from both ends as `str::trim` does, returning at once when the text starts
+/// and ends with a visible ASCII character, as almost every feed value does.
+pub fn trim(text: &str) -> &str {
+    match (text.as_bytes().first(), text.as_bytes().last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => text,
+        _ => text.trim(),
+    }
+}
+
 /// Returns the first `max_chars` characters of `text`, or all of it when it is shorter.
 pub fn prefix_chars(text: &str, max_chars: usize) -> &str {
     // A character takes at least one byte, so text of at most `max_chars` bytes fits.
@@ -53,6 +62,15 @@ pub fn quoted(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trim_matches_str_trim() {
+        for text in [
+            "", " ", "a", " a", "a ", "\ta b\n", "\u{a0}x\u{a0}", "x\u{2003}", "日本", " 日本 ", "a\u{85}",
+        ] {
+            assert_eq!(trim(text), text.trim(), "{text:?}");
+        }
+    }
 
     #[test]
     fn prefix_chars_counts_characters() {
