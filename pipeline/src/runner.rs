@@ -379,6 +379,9 @@ struct Worker {
 impl Worker {
     fn run(self, frames: Receiver<Vec<Frame>>, out: mpsc::Sender<Vec<Delivery>>) {
         let mut parser = Parser::new();
+        // Every record's origin holds the source name. A copy of the name per worker keeps the
+        // workers from updating one shared reference count for every record.
+        let source_name: Arc<str> = Arc::from(&*self.source.name);
         loop {
             let waited = Instant::now();
             let Ok(batch) = frames.recv() else {
@@ -386,7 +389,7 @@ impl Worker {
             };
             self.profile.parse.add_wait(waited.elapsed());
 
-            let deliveries = self.process(&mut parser, batch);
+            let deliveries = self.process(&mut parser, &source_name, batch);
 
             let waited = Instant::now();
             if out.blocking_send(deliveries).is_err() {
@@ -396,7 +399,12 @@ impl Worker {
         }
     }
 
-    fn process(&self, parser: &mut Parser, batch: Vec<Frame>) -> Vec<Delivery> {
+    fn process(
+        &self,
+        parser: &mut Parser,
+        source_name: &Arc<str>,
+        batch: Vec<Frame>,
+    ) -> Vec<Delivery> {
         let feed = self.source.feed;
         let count = batch.len() as u64;
         let bytes: u64 = batch
@@ -411,7 +419,7 @@ impl Worker {
         let mut items: Vec<Item<'_>> = self
             .profile
             .parse
-            .time(|| parser.parse_batch(batch, feed, &self.source.name, self.max_element_bytes));
+            .time(|| parser.parse_batch(batch, feed, source_name, self.max_element_bytes));
         self.profile.parse.add_volume(count, bytes);
 
         for (stage, (_, timer)) in self.stages.iter().zip(&self.profile.stages) {

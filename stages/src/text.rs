@@ -66,7 +66,17 @@ mod tests {
     #[test]
     fn trim_matches_str_trim() {
         for text in [
-            "", " ", "a", " a", "a ", "\ta b\n", "\u{a0}x\u{a0}", "x\u{2003}", "日本", " 日本 ", "a\u{85}",
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\ta b\n",
+            "\u{a0}x\u{a0}",
+            "x\u{2003}",
+            "日本",
+            " 日本 ",
+            "a\u{85}",
         ] {
             assert_eq!(trim(text), text.trim(), "{text:?}");
         }
