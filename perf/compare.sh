@@ -7,16 +7,27 @@
 #   feedpipe (file sink)        the same, writing ThreatConnect JSON lines to a file
 #   feedpipe (threatconnect)    the ThreatConnect sink against the local emulator
 #   feedpipe (tc, 50 ms polls)  the same with perf/threatconnect-fast-poll.toml
-#   simd-json parse-only        the single-thread ceiling: split and parse every element, no output
+#   simd-json parse-only        the single-thread ceiling: split every element and parse it in
+#                               place into borrowed values, as feedpipe's workers do; no output
+#   simd-json owned values      the same into owned values, which allocate every string
 #   serde_json whole file       read the whole file, parse it as Vec<Value>, write JSON lines
-#   jq                          jq -c '.[] | {...}' producing the same objects
-#   python ijson                perf/peers/ijson_convert.py, a streaming Python converter
+#   jq                          jq -c '.[] | {...}' writing simplified objects
+#   python ijson                perf/peers/ijson_convert.py, a streaming Python converter that
+#                               writes the same objects as feedpipe's file sink
+#   python ijson, pure Python   the same with ijson's pure-Python backend (--pure-python only)
 # A row whose command is not available prints "skipped: <reason>".
 #
-# Usage: perf/compare.sh [--records N] [--workdir DIR] [--seed S] [--skip-default-poll]
+# Each round runs every row once, and --repeat N rounds (default 3) are run one after another,
+# so that load on the machine falls on all rows alike. The table gives each row's median time
+# and the peak RSS of that run. Earlier outputs are removed before each row runs, so no row
+# pays for freeing an old output.
+#
+# Usage: perf/compare.sh [--records N] [--repeat N] [--workdir DIR] [--seed S]
+#                        [--skip-default-poll] [--pure-python]
 #
 # --skip-default-poll leaves out the ThreatConnect row with the sink's default 2 s polls, which
-# takes minutes because it waits on polls, not on work.
+# takes minutes because it waits on polls, not on work. --pure-python adds the pure-Python
+# ijson row, run in the first round only because it takes minutes.
 
 set -euo pipefail
 
@@ -24,14 +35,18 @@ records=1000000
 workdir=target/perf
 seed=1
 
+repeat=3
 skip_default_poll=0
+pure_python=0
 usage() {
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --records) records="$2"; shift 2 ;;
+        --repeat) repeat="$2"; shift 2 ;;
+        --pure-python) pure_python=1; shift ;;
         --workdir) workdir="$2"; shift 2 ;;
         --seed) seed="$2"; shift 2 ;;
         --skip-default-poll) skip_default_poll=1; shift ;;
@@ -41,6 +56,10 @@ while [[ $# -gt 0 ]]; do
 done
 if ! [[ "$records" =~ ^[0-9]+$ ]] || [[ "$records" -eq 0 ]]; then
     echo "invalid --records $records: expected a positive whole number" >&2
+    exit 2
+fi
+if ! [[ "$repeat" =~ ^[0-9]+$ ]] || [[ "$repeat" -eq 0 ]]; then
+    echo "invalid --repeat $repeat: expected a positive whole number" >&2
     exit 2
 fi
 
@@ -89,27 +108,35 @@ feed_bytes="$(stat -c %s "$feed")"
 
 # ---- measuring ---------------------------------------------------------------------------
 
-names=()
-seconds=()
-rss_kib=()
-notes=()
+names=()                 # row names in table order
+declare -A run_seconds   # row name -> wall seconds of each run, space-separated
+declare -A run_rss       # row name -> peak RSS KiB of each run, space-separated
+declare -A notes         # row name -> "skipped: reason"
+
+# Adds a row name to the table once.
+add_row() {
+    local name
+    for name in "${names[@]}"; do
+        [[ "$name" == "$1" ]] && return
+    done
+    names+=("$1")
+}
 
 # Runs a command under /usr/bin/time -v and records its wall time and peak RSS.
 measure() {
     local name="$1"
     shift
+    add_row "$name"
     local slug="${name//[^a-zA-Z0-9]/_}"
     local timing="$workdir/time-$slug.txt"
-    echo "Running $name." >&2
+    echo "Running $name (round $round of $repeat)." >&2
     if /usr/bin/time -v -o "$timing" "$@" >"$workdir/$slug.stdout" 2>"$workdir/$slug.stderr"; then
         local wall rss
         wall="$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$timing" |
             awk -F: '{ if (NF == 3) print $1 * 3600 + $2 * 60 + $3; else print $1 * 60 + $2 }')"
         rss="$(awk -F': ' '/Maximum resident set size/ {print $2}' "$timing")"
-        names+=("$name")
-        seconds+=("$wall")
-        rss_kib+=("$rss")
-        notes+=("")
+        run_seconds["$name"]+="$wall "
+        run_rss["$name"]+="$rss "
     else
         local status=$?
         skip "$name" "failed with exit status $status (see $workdir/$slug.stderr)"
@@ -119,10 +146,8 @@ measure() {
 # Records a row that was not measured, with the reason.
 skip() {
     echo "$1: skipped: $2" >&2
-    names+=("$1")
-    seconds+=("")
-    rss_kib+=("")
-    notes+=("skipped: $2")
+    add_row "$1"
+    notes["$1"]="skipped: $2"
 }
 
 # Checks that a converter wrote one line per record.
@@ -180,42 +205,11 @@ measure_threatconnect() {
 
 # ---- rows --------------------------------------------------------------------------------
 
-if [[ -n "$feedpipe" ]]; then
-    measure "feedpipe (null sink)" "$feedpipe" run --sink null --profile \
-        --rejects "$workdir/null.rejects.jsonl" "$feed"
-    measure "feedpipe (file sink)" "$feedpipe" run --sink file --profile \
-        --output "$workdir/feedpipe.jsonl" --rejects "$workdir/file.rejects.jsonl" "$feed"
-    if ! "$feedpipe" emulate threatconnect --help >/dev/null 2>&1; then
-        skip "feedpipe (threatconnect)" "feedpipe has no 'emulate threatconnect' command yet"
-        skip "feedpipe (tc, 50 ms polls)" "feedpipe has no 'emulate threatconnect' command yet"
-    else
-        # The emulator's default credentials; they reach feedpipe through its environment.
-        export FEEDPIPE_TC_ACCESS_ID=emulator FEEDPIPE_TC_SECRET_KEY=emulator-secret-key
-        if [[ "$skip_default_poll" == 1 ]]; then
-            skip "feedpipe (threatconnect)" "--skip-default-poll given"
-        else
-            measure_threatconnect "feedpipe (threatconnect)"
-        fi
-        measure_threatconnect "feedpipe (tc, 50 ms polls)" \
-            --config "$root/perf/threatconnect-fast-poll.toml"
-    fi
-else
-    skip "feedpipe (null sink)" "$feedpipe_reason"
-    skip "feedpipe (file sink)" "$feedpipe_reason"
-    skip "feedpipe (threatconnect)" "$feedpipe_reason"
-    skip "feedpipe (tc, 50 ms polls)" "$feedpipe_reason"
-fi
-
-measure "simd-json parse-only" "$perf_bin/simdjson-parse-only" "$feed"
-
-measure "serde_json whole file" "$perf_bin/serde-whole-file" "$feed" "$workdir/serde.jsonl"
-check_lines "serde_json whole file" "$workdir/serde.jsonl"
-
 jq_filter='.[] | {
     type: "Address",
     summary: .ip,
     rating: (if (.popularity | type) == "number" and .popularity >= 1 and .popularity <= 5
-             then 6 - .popularity else 0 end),
+             then 6 - .popularity else 3 end),
     confidence: (.threat_score // 100),
     tag: [{name: "Kaspersky"}, {name: "IP_Reputation"}, {name: (.category // "")}],
     attribute: [
@@ -224,41 +218,104 @@ jq_filter='.[] | {
         {type: "Source", value: "Kaspersky IP Reputation Data Feed"}
     ]
 }'
-measure "jq" sh -c 'jq -c "$1" "$2" >"$3"' jq "$jq_filter" "$feed" "$workdir/jq.jsonl"
-check_lines "jq" "$workdir/jq.jsonl"
 
-measure "python ijson" python3 "$root/perf/peers/ijson_convert.py" "$feed" "$workdir/ijson.jsonl"
-check_lines "python ijson" "$workdir/ijson.jsonl"
+# Runs every row once.
+run_round() {
+    if [[ -n "$feedpipe" ]]; then
+        measure "feedpipe (null sink)" "$feedpipe" run --sink null --profile \
+            --rejects "$workdir/null.rejects.jsonl" "$feed"
+        rm -f "$workdir/feedpipe.jsonl"
+        measure "feedpipe (file sink)" "$feedpipe" run --sink file --profile \
+            --output "$workdir/feedpipe.jsonl" --rejects "$workdir/file.rejects.jsonl" "$feed"
+        check_lines "feedpipe (file sink)" "$workdir/feedpipe.jsonl"
+        if ! "$feedpipe" emulate threatconnect --help >/dev/null 2>&1; then
+            skip "feedpipe (threatconnect)" "feedpipe has no 'emulate threatconnect' command yet"
+            skip "feedpipe (tc, 50 ms polls)" "feedpipe has no 'emulate threatconnect' command yet"
+        else
+            # The emulator's default credentials; they reach feedpipe through its environment.
+            export FEEDPIPE_TC_ACCESS_ID=emulator FEEDPIPE_TC_SECRET_KEY=emulator-secret-key
+            if [[ "$skip_default_poll" == 1 ]]; then
+                skip "feedpipe (threatconnect)" "--skip-default-poll given"
+            elif [[ "$round" == 1 ]]; then
+                # One run is enough: its time is set by the 2 s polls.
+                measure_threatconnect "feedpipe (threatconnect)"
+            fi
+            measure_threatconnect "feedpipe (tc, 50 ms polls)" \
+                --config "$root/perf/threatconnect-fast-poll.toml"
+        fi
+    else
+        skip "feedpipe (null sink)" "$feedpipe_reason"
+        skip "feedpipe (file sink)" "$feedpipe_reason"
+        skip "feedpipe (threatconnect)" "$feedpipe_reason"
+        skip "feedpipe (tc, 50 ms polls)" "$feedpipe_reason"
+    fi
+
+    measure "simd-json parse-only" "$perf_bin/simdjson-parse-only" "$feed"
+    measure "simd-json owned values" "$perf_bin/simdjson-parse-only" --owned "$feed"
+
+    rm -f "$workdir/serde.jsonl"
+    measure "serde_json whole file" "$perf_bin/serde-whole-file" "$feed" "$workdir/serde.jsonl"
+    check_lines "serde_json whole file" "$workdir/serde.jsonl"
+
+    rm -f "$workdir/jq.jsonl"
+    measure "jq" sh -c 'jq -c "$1" "$2" >"$3"' jq "$jq_filter" "$feed" "$workdir/jq.jsonl"
+    check_lines "jq" "$workdir/jq.jsonl"
+
+    rm -f "$workdir/ijson.jsonl"
+    measure "python ijson" python3 "$root/perf/peers/ijson_convert.py" "$feed" \
+        "$workdir/ijson.jsonl"
+    check_lines "python ijson" "$workdir/ijson.jsonl"
+
+    if [[ "$pure_python" == 1 && "$round" == 1 ]]; then
+        rm -f "$workdir/ijson-python.jsonl"
+        measure "python ijson, pure Python" python3 "$root/perf/peers/ijson_convert.py" \
+            --backend python "$feed" "$workdir/ijson-python.jsonl"
+        check_lines "python ijson, pure Python" "$workdir/ijson-python.jsonl"
+    fi
+}
+
+for round in $(seq "$repeat"); do
+    run_round
+done
 
 # ---- table -------------------------------------------------------------------------------
 
-reference_seconds() {
-    local wanted="$1"
-    for index in "${!names[@]}"; do
-        if [[ "${names[$index]}" == "$wanted" ]]; then
-            echo "${seconds[$index]}"
-            return
-        fi
-    done
+# Prints the median of the runs of a row and the peak RSS of that run, as "seconds rss".
+median_run() {
+    local name="$1"
+    local -a times rss
+    read -r -a times <<<"${run_seconds[$name]:-}"
+    read -r -a rss <<<"${run_rss[$name]:-}"
+    if [[ ${#times[@]} -eq 0 ]]; then
+        return
+    fi
+    local index
+    for index in "${!times[@]}"; do
+        echo "${times[$index]} ${rss[$index]}"
+    done | sort -n | awk '{ rows[NR] = $0 } END { print rows[int((NR + 1) / 2)] }'
 }
-ceiling="$(reference_seconds "simd-json parse-only")"
-ijson="$(reference_seconds "python ijson")"
+
+ceiling="$(median_run "simd-json parse-only" | cut -d' ' -f1)"
+ijson="$(median_run "python ijson" | cut -d' ' -f1)"
 
 echo
 echo "Feed: $feed ($records IP Reputation records, $feed_bytes bytes, seed $seed)"
+echo "Median of $repeat rounds."
 echo
-printf '| %-26s | %8s | %8s | %10s | %13s | %16s | %9s |\n' \
-    tool "time s" "MB/s" "records/s" "peak RSS MiB" "vs simd-json" "vs ijson"
-printf '|%s|%s|%s|%s|%s|%s|%s|\n' \
-    "$(printf -- '-%.0s' {1..28})" "----------:" "----------:" "------------:" \
-    "---------------:" "------------------:" "-----------:"
-for index in "${!names[@]}"; do
-    if [[ -n "${notes[$index]}" ]]; then
-        printf '| %-26s | %s |\n' "${names[$index]}" "${notes[$index]}"
+printf '| %-26s | %5s | %8s | %8s | %10s | %13s | %12s | %9s |\n' \
+    tool runs "time s" "MB/s" "records/s" "peak RSS MiB" "vs simd-json" "vs ijson"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' \
+    "$(printf -- '-%.0s' {1..28})" "------:" "---------:" "---------:" "-----------:" \
+    "--------------:" "-------------:" "----------:"
+for name in "${names[@]}"; do
+    if [[ -n "${notes[$name]:-}" && -z "${run_seconds[$name]:-}" ]]; then
+        printf '| %-26s | %s |\n' "$name" "${notes[$name]}"
         continue
     fi
-    awk -v name="${names[$index]}" -v secs="${seconds[$index]}" -v rss="${rss_kib[$index]}" \
-        -v bytes="$feed_bytes" -v records="$records" -v ceiling="$ceiling" -v ijson="$ijson" '
+    read -r secs rss <<<"$(median_run "$name")"
+    runs="$(wc -w <<<"${run_seconds[$name]}")"
+    awk -v name="$name" -v runs="$runs" -v secs="$secs" -v rss="$rss" -v bytes="$feed_bytes" \
+        -v records="$records" -v ceiling="$ceiling" -v ijson="$ijson" '
         function ratio(reference) {
             if (reference == "" || secs == 0) return "-"
             return sprintf("%.2fx", reference / secs)
@@ -266,8 +323,8 @@ for index in "${!names[@]}"; do
         BEGIN {
             speed = secs > 0 ? bytes / secs / 1e6 : 0
             rate = secs > 0 ? records / secs : 0
-            printf "| %-26s | %8.2f | %8.1f | %10.0f | %13.1f | %16s | %9s |\n",
-                name, secs, speed, rate, rss / 1024, ratio(ceiling), ratio(ijson)
+            printf "| %-26s | %5d | %8.2f | %8.1f | %10.0f | %13.1f | %12s | %9s |\n",
+                name, runs, secs, speed, rate, rss / 1024, ratio(ceiling), ratio(ijson)
         }'
 done
 echo
