@@ -1,7 +1,7 @@
 //! The compact JSON form of an [`Indicator`], written directly into a byte buffer. It is the
-//! same text `serde_json::to_writer` produces for the indicator's serde form, byte for byte,
-//! but escapes strings eight bytes at a time: indicator text rarely needs escaping, and string
-//! escaping is most of the cost of encoding a rated indicator.
+//! same text `serde_json::to_writer` produces for the indicator's serde form, byte for byte.
+//! It checks strings for characters to escape eight bytes at a time, because checking them is
+//! most of the cost of encoding a rated indicator and few bytes need escaping.
 
 use crate::indicator::Indicator;
 
@@ -78,20 +78,43 @@ pub fn write_str(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
+    if needs_no_escape(bytes) {
+        out.extend_from_slice(bytes);
+    } else {
+        write_escaped(out, bytes);
+    }
+    out.push(b'"');
+}
+
+/// Checks whether no byte of `bytes` needs escaping, eight bytes at a time.
+fn needs_no_escape(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    let mut flags = 0;
+    for word in &mut words {
+        flags |= escape_flags(word);
+    }
+    flags == 0
+        && words
+            .remainder()
+            .iter()
+            .all(|&byte| escape_of(byte).is_none())
+}
+
+/// Writes `bytes` with escapes. Runs of eight bytes without anything to escape are copied whole.
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut start = 0;
     let mut at = 0;
     while at < bytes.len() {
-        if at + 8 <= bytes.len() {
-            let mut word = [0; 8];
-            word.copy_from_slice(&bytes[at..at + 8]);
-            if !needs_escape(u64::from_le_bytes(word)) {
-                at += 8;
-                continue;
-            }
+        let end = (at + 8).min(bytes.len());
+        if end - at == 8 && escape_flags(&bytes[at..end]) == 0 {
+            at = end;
+            continue;
         }
-        let byte = bytes[at];
-        if let Some(escape) = escape_of(byte) {
-            out.extend_from_slice(&bytes[start..at]);
+        for (index, &byte) in bytes.iter().enumerate().take(end).skip(at) {
+            let Some(escape) = escape_of(byte) else {
+                continue;
+            };
+            out.extend_from_slice(&bytes[start..index]);
             match escape {
                 Escape::Short(letter) => out.extend_from_slice(&[b'\\', letter]),
                 Escape::Unicode => {
@@ -101,12 +124,30 @@ pub fn write_str(out: &mut Vec<u8>, text: &str) {
                     out.push(HEX[usize::from(byte & 0xf)]);
                 }
             }
-            start = at + 1;
+            start = index + 1;
         }
-        at += 1;
+        at = end;
     }
     out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
+}
+
+/// Returns a word whose high bits are set for bytes of the eight-byte `chunk` that are `"`,
+/// `\` or below 0x20, possibly with false positives above a true one. It is zero exactly when
+/// no byte needs escaping.
+fn escape_flags(chunk: &[u8]) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut bytes = [0; 8];
+    bytes.copy_from_slice(chunk);
+    let word = u64::from_le_bytes(bytes);
+    // `x - ONES` sets a byte's high bit where that byte of `x` is zero (or borrows from a zero
+    // byte below it). Masking with `!word` drops bytes at or above 0x80, which never need
+    // escaping and never equal any of the searched values.
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x;
+    let quote = has_zero(word ^ (ONES * u64::from(b'"')));
+    let backslash = has_zero(word ^ (ONES * u64::from(b'\\')));
+    let control = word.wrapping_sub(ONES * 0x20);
+    (quote | backslash | control) & !word & HIGHS
 }
 
 enum Escape {
@@ -126,20 +167,6 @@ fn escape_of(byte: u8) -> Option<Escape> {
         0x00..=0x1f => Some(Escape::Unicode),
         _ => None,
     }
-}
-
-/// Checks whether any of the eight bytes of `word` is `"`, `\` or below 0x20.
-fn needs_escape(word: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // A byte of `x` is zero exactly when the same byte of `has_zero(x)` has its high bit set,
-    // provided no byte of `x` has its own high bit set; bytes at or above 0x80 are masked out
-    // by `!word` below, and they never need escaping.
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x;
-    let quote = has_zero(word ^ (ONES * u64::from(b'"')));
-    let backslash = has_zero(word ^ (ONES * u64::from(b'\\')));
-    let control = word.wrapping_sub(ONES * 0x20);
-    (quote | backslash | control) & !word & HIGHS != 0
 }
 
 #[cfg(test)]

@@ -478,8 +478,9 @@ fn encode_all(encoder: &dyn Encoder, deliveries: &mut [Delivery]) {
             ends.push(Some((start, buffer.len())));
         }
         if index == 0 {
-            // Size the buffer from the first encoding, with room for longer ones.
-            buffer.reserve(buffer.len() * deliveries.len() * 5 / 4);
+            // Size the buffer from the first encoding, with room for longer ones, so that it
+            // is rarely copied to grow.
+            buffer.reserve(buffer.len() * deliveries.len() * 2);
         }
     }
     let buffer = bytes::Bytes::from(buffer);

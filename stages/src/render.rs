@@ -14,7 +14,14 @@ use crate::text::trim;
 /// Renders a field value as attribute text. Returns `None` when nothing is left to show: `null`,
 /// an empty or blank string, or an array or object without non-null content.
 pub fn render_value(value: &Value) -> Option<String> {
-    let mut out = String::new();
+    // A first guess at the length, so that the text is rarely copied to grow.
+    let capacity = match value {
+        Value::String(text) => text.len(),
+        Value::Array(elements) => 128 * elements.len(),
+        Value::Object(object) => 32 * object.len(),
+        Value::Static(_) => 20,
+    };
+    let mut out = String::with_capacity(capacity);
     match value {
         Value::Array(elements) => {
             write_joined(&mut out, "\n", elements.iter(), write_line);
