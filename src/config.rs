@@ -54,8 +54,8 @@ pub struct RunSection {
 }
 
 /// `[pipeline]`: sizing of the pipeline. Peak memory is about
-/// `workers × (2 × channel_capacity + 1) + 1` batches of `batch_bytes` (plus their parsed form),
-/// plus the sink's in-flight requests.
+/// `workers × (2 × channel_capacity + 1) + 1` batches of `batch_bytes` (plus their parsed form and
+/// encoding), one more batch of text per worker, plus the sink's in-flight requests.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineSection {

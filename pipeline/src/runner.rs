@@ -2,14 +2,17 @@
 //! worker threads parse them and run the stages, and the async side hands the indicators to the
 //! sink in feed order.
 //!
-//! Every channel is bounded, so a slow sink blocks the workers and they block the reader: memory
-//! stays within `batches in flight × batch bytes` however long the feed is. Batches go to workers
-//! round-robin and come back in the same order, so output order equals feed order whatever the
-//! number of workers.
+//! The reader numbers the batches and puts them on one queue that every worker takes from, so a
+//! worker that gets less CPU time does not hold the others back. The async side puts the
+//! finished batches back in feed order, so output order equals feed order whatever the number
+//! of workers. The reader takes a permit for every batch and the async side returns it when the
+//! batch has reached the sink, so a slow sink stops the reader and memory stays within
+//! `batches in flight × batch bytes` however long the feed is.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use tokio::sync::mpsc;
@@ -26,7 +29,8 @@ use crate::stage::Stage;
 
 /// Pipeline sizing. The peak memory of the pipeline itself is about
 /// `workers × (2 × channel_capacity + 1) + 1` batches of at most `batch_bytes` raw bytes each
-/// (plus their parsed form), plus one read buffer and one element.
+/// (plus their parsed form and encoding), one copy of a batch's text per worker, which the
+/// parsed values borrow, one read buffer and one element.
 #[derive(Clone, Copy, Debug)]
 pub struct RunnerConfig {
     /// Records per batch.
@@ -208,14 +212,14 @@ impl Runner {
         let workers = self.config.workers.max(1);
         let capacity = self.config.channel_capacity.max(1);
 
-        let mut to_workers = Vec::with_capacity(workers);
-        let mut from_workers = Vec::with_capacity(workers);
+        let (to_workers, frames) = sync_channel::<Numbered<Vec<Frame>>>(workers * capacity);
+        let frames = Arc::new(Mutex::new(frames));
+        let (out_tx, mut from_workers) = mpsc::unbounded_channel::<Numbered<Vec<Delivery>>>();
+        // Batches between the reader and the sink: as many as round-robin dealing with
+        // `capacity` batches queued to and from every worker would hold.
+        let (permits, returned) = sync_channel::<()>(workers * (2 * capacity + 1) + 1);
         let mut worker_handles = Vec::with_capacity(workers);
         for _ in 0..workers {
-            let (frames_tx, frames_rx) = sync_channel::<Vec<Frame>>(capacity);
-            let (out_tx, out_rx) = mpsc::channel::<Vec<Delivery>>(capacity);
-            to_workers.push(frames_tx);
-            from_workers.push(out_rx);
             let worker = Worker {
                 source: source.clone(),
                 stages: self.stages.clone(),
@@ -224,10 +228,13 @@ impl Runner {
                 profile: self.profile.clone(),
                 max_element_bytes: self.config.splitter.max_element_bytes,
             };
+            let frames = frames.clone();
+            let out = out_tx.clone();
             worker_handles.push(tokio::task::spawn_blocking(move || {
-                worker.run(frames_rx, out_tx)
+                worker.run(&frames, &out)
             }));
         }
+        drop(out_tx);
 
         let reader = {
             let source = source.clone();
@@ -235,46 +242,47 @@ impl Runner {
             let profile = self.profile.clone();
             let stop = self.stop.clone();
             tokio::task::spawn_blocking(move || {
-                read_source(&source, config, &to_workers, &profile, &stop)
+                read_source(&source, config, &to_workers, &permits, &profile, &stop)
             })
         };
 
-        // Collect in round-robin order; the first worker to run dry marks the end of the feed,
-        // because the reader deals batches in the same order.
-        let mut turn = 0;
+        // Batches that arrived before the one the sink needs next, by number.
+        let mut waiting: BTreeMap<u64, Vec<Delivery>> = BTreeMap::new();
+        let mut next = 0;
         let mut failure = None;
         loop {
             let waited = Instant::now();
-            let Some(batch) = from_workers[turn % workers].recv().await else {
-                break;
-            };
+            let received = from_workers.recv().await;
             self.profile.sink.add_wait(waited.elapsed());
-            turn += 1;
-            if batch.is_empty() {
-                continue;
-            }
-            if failure.is_some() {
-                // The sink failed: the rest of what was read is accounted for, not sent.
-                let reject = crate::ledger::Reject::new(
-                    NOT_SENT,
-                    "not sent: the run stopped because the sink failed",
-                );
-                for delivery in &batch {
-                    self.reject(&delivery.origin, &reject);
+            let finished = match received {
+                Some(Numbered { number, batch }) => {
+                    waiting.insert(number, batch);
+                    false
                 }
-                continue;
+                // Every worker has stopped. Anything still waiting follows a batch a failed
+                // worker lost, and goes to the sink in order all the same.
+                None => true,
+            };
+            loop {
+                let batch = if finished {
+                    waiting.pop_first().map(|(_, batch)| batch)
+                } else {
+                    waiting.remove(&next)
+                };
+                let Some(batch) = batch else {
+                    break;
+                };
+                next += 1;
+                self.deliver(batch, sink, &mut failure).await;
+                // The batch has left the pipeline, so the reader may start another.
+                let _ = returned.try_recv();
             }
-            let started = Instant::now();
-            let count = batch.len() as u64;
-            let sent = sink.send(batch, &self.ledger).await;
-            self.profile.sink.add_busy(started.elapsed());
-            self.profile.sink.add_volume(count, 0);
-            if let Err(error) = sent {
-                self.stop.store(true, Ordering::Relaxed);
-                failure = Some(error);
+            if finished {
+                break;
             }
         }
         drop(from_workers);
+        drop(returned);
 
         for handle in worker_handles {
             if let Err(error) = handle.await {
@@ -291,6 +299,38 @@ impl Runner {
         }
     }
 
+    /// Hands one batch to the sink, or, once the sink has failed, counts it as not sent.
+    async fn deliver(
+        &self,
+        batch: Vec<Delivery>,
+        sink: &mut dyn Sink,
+        failure: &mut Option<SinkError>,
+    ) {
+        if batch.is_empty() {
+            return;
+        }
+        if failure.is_some() {
+            // The sink failed: the rest of what was read is accounted for, not sent.
+            let reject = crate::ledger::Reject::new(
+                NOT_SENT,
+                "not sent: the run stopped because the sink failed",
+            );
+            for delivery in &batch {
+                self.reject(&delivery.origin, &reject);
+            }
+            return;
+        }
+        let started = Instant::now();
+        let count = batch.len() as u64;
+        let sent = sink.send(batch, &self.ledger).await;
+        self.profile.sink.add_busy(started.elapsed());
+        self.profile.sink.add_volume(count, 0);
+        if let Err(error) = sent {
+            self.stop.store(true, Ordering::Relaxed);
+            *failure = Some(error);
+        }
+    }
+
     fn reject(&self, origin: &crate::record::Origin, reject: &crate::ledger::Reject) {
         if let Err(error) = self.ledger.add_rejected(origin, reject) {
             tracing::error!(%error, "Writing the rejects file failed.");
@@ -298,11 +338,18 @@ impl Runner {
     }
 }
 
-/// Splits a source into batches and deals them to the workers round-robin.
+/// A batch and its place in the feed.
+struct Numbered<T> {
+    number: u64,
+    batch: T,
+}
+
+/// Splits a source into numbered batches and queues them for the workers.
 fn read_source(
     source: &FeedSource,
     config: RunnerConfig,
-    workers: &[SyncSender<Vec<Frame>>],
+    to_workers: &SyncSender<Numbered<Vec<Frame>>>,
+    permits: &SyncSender<()>,
     profile: &Profile,
     stop: &AtomicBool,
 ) -> Result<(), String> {
@@ -310,15 +357,16 @@ fn read_source(
         let mut splitter = Splitter::new(reader, config.splitter);
         let mut batch = Vec::with_capacity(config.batch_records);
         let mut batch_bytes = 0;
-        let mut turn = 0;
+        let mut number = 0;
         let mut started = Stopwatch::start();
         let mut deal = |batch: Vec<Frame>, bytes: usize, started: &mut Stopwatch| -> bool {
             profile.read.add_busy(started.elapsed());
             profile.read.add_volume(batch.len() as u64, bytes as u64);
             let waited = Instant::now();
-            let sent = workers[turn % workers.len()].send(batch).is_ok();
+            let sent =
+                permits.send(()).is_ok() && to_workers.send(Numbered { number, batch }).is_ok();
             profile.read.add_wait(waited.elapsed());
-            turn += 1;
+            number += 1;
             *started = Stopwatch::start();
             sent
         };
@@ -377,25 +425,33 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(self, frames: Receiver<Vec<Frame>>, out: mpsc::Sender<Vec<Delivery>>) {
+    fn run(
+        self,
+        frames: &Mutex<Receiver<Numbered<Vec<Frame>>>>,
+        out: &mpsc::UnboundedSender<Numbered<Vec<Delivery>>>,
+    ) {
         let mut parser = Parser::new();
         // Every record's origin holds the source name. A copy of the name per worker keeps the
         // workers from updating one shared reference count for every record.
         let source_name: Arc<str> = Arc::from(&*self.source.name);
         loop {
             let waited = Instant::now();
-            let Ok(batch) = frames.recv() else {
+            // The lock is held while waiting, so one idle worker waits on the queue and the
+            // others on the lock.
+            let received = frames.lock().unwrap_or_else(PoisonError::into_inner).recv();
+            let Ok(Numbered { number, batch }) = received else {
                 return;
             };
             self.profile.parse.add_wait(waited.elapsed());
 
             let deliveries = self.process(&mut parser, &source_name, batch);
-
-            let waited = Instant::now();
-            if out.blocking_send(deliveries).is_err() {
+            let finished = Numbered {
+                number,
+                batch: deliveries,
+            };
+            if out.send(finished).is_err() {
                 return;
             }
-            self.profile.parse.add_wait(waited.elapsed());
         }
     }
 
@@ -687,6 +743,47 @@ mod tests {
             assert_eq!(summary.rejected, 50);
             assert!(summary.sources[0].balanced());
         }
+    }
+
+    /// Sleeps on batches holding a record whose `n` is a multiple of 30, so that later batches
+    /// finish first.
+    struct SlowSometimes;
+
+    impl Stage for SlowSometimes {
+        fn name(&self) -> &'static str {
+            "slow-sometimes"
+        }
+
+        fn process(&self, batch: &mut [Item<'_>]) {
+            let slow = batch
+                .iter()
+                .any(|item| item.record.value.get_u64("n").is_some_and(|n| n % 30 == 0));
+            if slow {
+                std::thread::sleep(std::time::Duration::from_millis(15));
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_finishing_out_of_order_keep_feed_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_feed(dir.path(), "IP_Reputation_Data_Feed_1.json", 400, "\n]\n");
+        let sources = resolve(&[path], None).unwrap();
+        let ledger = Arc::new(Ledger::new(None).unwrap());
+        let runner = Runner::new(
+            small_config(4),
+            vec![Box::new(SlowSometimes), Box::new(IpOnly)],
+            ledger.clone(),
+        );
+        let mut sink = Collect::default();
+        runner.run(&sources, &mut sink).await.unwrap();
+
+        let expected: Vec<String> = (0..400)
+            .filter(|index| index % 10 != 9)
+            .map(|index| format!("198.51.100.{}", index % 250))
+            .collect();
+        assert_eq!(sink.summaries, expected);
+        assert!(ledger.summary().sources[0].balanced());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
