@@ -33,7 +33,7 @@ impl Parser {
         // simd-json parses in place, so the frame, which is shared and immutable, is copied first.
         self.text.clear();
         self.text.extend_from_slice(bytes);
-        parse_in_place(&mut self.text, &mut self.buffers)
+        parse_in_place(&mut self.text, bytes, &mut self.buffers)
     }
 
     /// Turns a batch of frames into items: parsed records, or rejected ones for oversized
@@ -66,7 +66,7 @@ impl Parser {
                         offset,
                         raw: bytes,
                     };
-                    match parse_in_place(element, buffers) {
+                    match parse_in_place(element, &origin.raw, buffers) {
                         Ok(value) => Item::new(Record { origin, value }),
                         Err(message) => invalid_json(origin, &message),
                     }
@@ -83,9 +83,20 @@ impl Parser {
     }
 }
 
-/// Parses `bytes` in place; the value's strings borrow them.
-fn parse_in_place<'a>(bytes: &'a mut [u8], buffers: &mut Buffers) -> Result<Value<'a>, String> {
+/// Parses `bytes`, a copy of `original`, in place; the value's strings borrow them. Error
+/// messages quote `original`, because parsing changes the copy.
+fn parse_in_place<'a>(
+    bytes: &'a mut [u8],
+    original: &[u8],
+    buffers: &mut Buffers,
+) -> Result<Value<'a>, String> {
     simd_json::to_borrowed_value_with_buffers(bytes, buffers).map_err(|error| {
+        if let Some((start, number)) = out_of_range_number(original, error.index()) {
+            return format!(
+                "number {number} at byte {start} of the element is out of the range of a \
+                 64-bit float"
+            );
+        }
         let kind = describe_error(&format!("{:?}", error.error()));
         match error.character() {
             Some(character) => format!(
@@ -137,6 +148,56 @@ fn oversized(
             ),
         ),
     )
+}
+
+/// Returns the start and text of the number around `index` of `element` when it is valid JSON
+/// but too large for a 64-bit float, such as `1e400`, which simd-json reports as an invalid
+/// number.
+fn out_of_range_number(element: &[u8], index: usize) -> Option<(usize, &str)> {
+    let in_number = |byte: &u8| matches!(byte, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E');
+    let before = element.get(..index)?;
+    let start = index
+        - before
+            .iter()
+            .rev()
+            .take_while(|byte| in_number(byte))
+            .count();
+    let length = element[start..]
+        .iter()
+        .take_while(|byte| in_number(byte))
+        .count();
+    let number = std::str::from_utf8(&element[start..start + length]).ok()?;
+    let too_large = number.parse::<f64>().is_ok_and(f64::is_infinite);
+    (too_large && is_json_number(number)).then_some((start, number))
+}
+
+/// Checks `text` against the JSON number grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)?
+/// ([eE] [+-]? [0-9]+)?`.
+fn is_json_number(text: &str) -> bool {
+    let digits =
+        |text: &str| text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let rest = text.strip_prefix('-').unwrap_or(text);
+    let integer = digits(rest);
+    if integer == 0 || (integer > 1 && rest.starts_with('0')) {
+        return false;
+    }
+    let mut rest = &rest[integer..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let length = digits(fraction);
+        if length == 0 {
+            return false;
+        }
+        rest = &fraction[length..];
+    }
+    if let Some(exponent) = rest.strip_prefix(['e', 'E']) {
+        let exponent = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+        let length = digits(exponent);
+        if length == 0 {
+            return false;
+        }
+        rest = &exponent[length..];
+    }
+    rest.is_empty()
 }
 
 /// Turns a simd-json error kind such as `InvalidNumber` or `ExpectedObjectColon` into words
@@ -278,6 +339,45 @@ mod tests {
         assert_eq!(items[3].record.value.get_str("note"), Some("été"));
         // The raw text stays as it was in the feed, whatever the in-place parse did to the copy.
         assert_eq!(&items[3].record.origin.raw[..], texts[2].as_bytes());
+    }
+
+    #[test]
+    fn numbers_beyond_f64_name_the_value() {
+        let mut parser = Parser::new();
+        let error = parser
+            .parse(br#"{"ip":"192.0.2.1","popularity":1e400}"#)
+            .unwrap_err();
+        assert_eq!(
+            error,
+            "number 1e400 at byte 31 of the element is out of the range of a 64-bit float"
+        );
+        let error = parser.parse(br#"{"n":-2.5E+999}"#).unwrap_err();
+        assert!(error.starts_with("number -2.5E+999 at byte 5"), "{error}");
+    }
+
+    #[test]
+    fn malformed_numbers_stay_invalid() {
+        let mut parser = Parser::new();
+        for text in [
+            &br#"{"n":01e400}"#[..],
+            br#"{"n":1.e400}"#,
+            br#"{"n":1.2.3}"#,
+        ] {
+            let error = parser.parse(text).unwrap_err();
+            assert!(error.starts_with("invalid number"), "{error}");
+        }
+    }
+
+    #[test]
+    fn json_number_grammar() {
+        for text in ["0", "-0", "12", "1.5", "1e5", "1E+5", "-1.25e-3"] {
+            assert!(is_json_number(text), "{text}");
+        }
+        for text in [
+            "", "-", "01", "1.", ".5", "+1", "1e", "1e+", "1.2.3", "1ee5",
+        ] {
+            assert!(!is_json_number(text), "{text}");
+        }
     }
 
     #[test]
