@@ -1,17 +1,18 @@
-//! Runs feeds through the pipeline: one reader thread splits a feed into batches of frames,
-//! worker threads parse them and run the stages, and the async side hands the indicators to the
-//! sink in feed order.
+//! Runs feeds through the pipeline: worker threads take turns splitting the next batch of
+//! frames off the feed, parse it and run the stages on it, and the async side hands the
+//! indicators to the sink in feed order.
 //!
-//! The reader numbers the batches and puts them on one queue that every worker takes from, so a
-//! worker that gets less CPU time does not hold the others back. The async side puts the
+//! Batches are numbered as they are split, and each worker takes the next one when it is free,
+//! so a worker that gets less CPU time does not hold the others back. The async side puts the
 //! finished batches back in feed order, so output order equals feed order whatever the number
-//! of workers. The reader takes a permit for every batch and the async side returns it when the
-//! batch has reached the sink, so a slow sink stops the reader and memory stays within
+//! of workers. A worker takes a permit for every batch and the async side returns it when the
+//! batch has reached the sink, so a slow sink stops the workers and memory stays within
 //! `batches in flight × batch bytes` however long the feed is.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -212,38 +213,21 @@ impl Runner {
         let workers = self.config.workers.max(1);
         let capacity = self.config.channel_capacity.max(1);
 
-        let (to_workers, frames) = sync_channel::<Numbered<Vec<Frame>>>(workers * capacity);
-        let frames = Arc::new(Mutex::new(frames));
         let (out_tx, mut from_workers) = mpsc::unbounded_channel::<Numbered<Vec<Delivery>>>();
-        // Batches between the reader and the sink: as many as round-robin dealing with
-        // `capacity` batches queued to and from every worker would hold.
+        // Batches between the splitter and the sink: as many as a queue of `capacity` batches
+        // to and from every worker would hold.
         let (permits, returned) = sync_channel::<()>(workers * (2 * capacity + 1) + 1);
-        let mut worker_handles = Vec::with_capacity(workers);
-        for _ in 0..workers {
+        let reading = {
             let worker = Worker {
                 source: source.clone(),
                 stages: self.stages.clone(),
                 encoder: sink.encoder(),
                 ledger: self.ledger.clone(),
                 profile: self.profile.clone(),
-                max_element_bytes: self.config.splitter.max_element_bytes,
+                config: self.config,
+                stop: self.stop.clone(),
             };
-            let frames = frames.clone();
-            let out = out_tx.clone();
-            worker_handles.push(tokio::task::spawn_blocking(move || {
-                worker.run(&frames, &out)
-            }));
-        }
-        drop(out_tx);
-
-        let reader = {
-            let source = source.clone();
-            let config = self.config;
-            let profile = self.profile.clone();
-            let stop = self.stop.clone();
-            tokio::task::spawn_blocking(move || {
-                read_source(&source, config, &to_workers, &permits, &profile, &stop)
-            })
+            tokio::task::spawn_blocking(move || worker.run_all(workers, &permits, &out_tx))
         };
 
         // Batches that arrived before the one the sink needs next, by number.
@@ -284,14 +268,9 @@ impl Runner {
         drop(from_workers);
         drop(returned);
 
-        for handle in worker_handles {
-            if let Err(error) = handle.await {
-                return Ok(Err(format!("worker thread failed: {error}")));
-            }
-        }
-        let read = match reader.await {
+        let read = match reading.await {
             Ok(result) => result,
-            Err(error) => Err(format!("reader thread failed: {error}")),
+            Err(error) => Err(format!("worker thread failed: {error}")),
         };
         match failure {
             Some(error) => Err(error),
@@ -344,90 +323,63 @@ struct Numbered<T> {
     batch: T,
 }
 
-/// Splits a source into numbered batches and queues them for the workers.
-fn read_source(
-    source: &FeedSource,
-    config: RunnerConfig,
-    to_workers: &SyncSender<Numbered<Vec<Frame>>>,
-    permits: &SyncSender<()>,
-    profile: &Profile,
-    stop: &AtomicBool,
-) -> Result<(), String> {
-    let opened = source.with_reader(|reader| {
-        let mut splitter = Splitter::new(reader, config.splitter);
-        let mut batch = Vec::with_capacity(config.batch_records);
-        let mut batch_bytes = 0;
-        let mut number = 0;
-        let mut started = Stopwatch::start();
-        let mut deal = |batch: Vec<Frame>, bytes: usize, started: &mut Stopwatch| -> bool {
-            profile.read.add_busy(started.elapsed());
-            profile.read.add_volume(batch.len() as u64, bytes as u64);
-            let waited = Instant::now();
-            let sent =
-                permits.send(()).is_ok() && to_workers.send(Numbered { number, batch }).is_ok();
-            profile.read.add_wait(waited.elapsed());
-            number += 1;
-            *started = Stopwatch::start();
-            sent
-        };
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                if !batch.is_empty() {
-                    deal(batch, batch_bytes, &mut started);
-                }
-                return Err("stopped: the run was interrupted or its sink failed".to_owned());
-            }
-            match splitter.next_frame() {
-                Ok(Some(frame)) => {
-                    batch_bytes += match &frame {
-                        Frame::Element { bytes, .. } => bytes.len(),
-                        Frame::Oversized { head, .. } => head.len(),
-                    };
-                    batch.push(frame);
-                    if batch.len() >= config.batch_records || batch_bytes >= config.batch_bytes {
-                        let full =
-                            std::mem::replace(&mut batch, Vec::with_capacity(config.batch_records));
-                        if !deal(full, batch_bytes, &mut started) {
-                            return Err("stopped: the pipeline shut down".to_owned());
-                        }
-                        batch_bytes = 0;
-                    }
-                }
-                Ok(None) => {
-                    if !batch.is_empty() {
-                        deal(batch, batch_bytes, &mut started);
-                    }
-                    return Ok(());
-                }
-                Err(error) => {
-                    if !batch.is_empty() {
-                        deal(batch, batch_bytes, &mut started);
-                    }
-                    return Err(error.to_string());
-                }
-            }
-        }
-    });
-    match opened {
-        Ok(result) => result,
-        Err(error) => Err(error.to_string()),
-    }
+/// The feed's splitter, which the workers take batches from in turn.
+struct SharedReader<'r> {
+    splitter: Splitter<&'r mut (dyn Read + Send)>,
+    /// Number of the next batch.
+    next: u64,
+    /// How reading ended, once it has: `Ok` at the end of the feed, else why it stopped.
+    ended: Option<Result<(), String>>,
 }
 
-/// Parses batches and runs the stages on one thread.
+/// Splits, parses and runs the stages on batches of one feed. Every worker thread takes the
+/// next batch from the shared splitter and works on it, so the bytes it just framed are still
+/// in its core's cache when it parses them.
 struct Worker {
     source: FeedSource,
     stages: Arc<Vec<Box<dyn Stage>>>,
     encoder: Option<Arc<dyn Encoder>>,
     ledger: Arc<Ledger>,
     profile: Arc<Profile>,
-    max_element_bytes: usize,
+    config: RunnerConfig,
+    stop: Arc<AtomicBool>,
 }
 
 impl Worker {
-    fn run(
+    /// Opens the source and works on it with `workers` threads, this one included, until the
+    /// feed ends or breaks. Returns how reading ended.
+    fn run_all(
         self,
-        frames: &Mutex<Receiver<Numbered<Vec<Frame>>>>,
+        workers: usize,
+        permits: &SyncSender<()>,
+        out: &mpsc::UnboundedSender<Numbered<Vec<Delivery>>>,
+    ) -> Result<(), String> {
+        let opened = self.source.with_reader(|reader| {
+            let shared = Mutex::new(SharedReader {
+                splitter: Splitter::new(reader, self.config.splitter),
+                next: 0,
+                ended: None,
+            });
+            std::thread::scope(|scope| {
+                for _ in 1..workers {
+                    scope.spawn(|| self.run(&shared, permits, out));
+                }
+                self.run(&shared, permits, out);
+            });
+            let shared = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
+            shared.ended.unwrap_or(Ok(()))
+        });
+        match opened {
+            Ok(result) => result,
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
+    /// Takes batches and works on them until the feed ends.
+    fn run(
+        &self,
+        shared: &Mutex<SharedReader<'_>>,
+        permits: &SyncSender<()>,
         out: &mpsc::UnboundedSender<Numbered<Vec<Delivery>>>,
     ) {
         let mut parser = Parser::new();
@@ -435,14 +387,22 @@ impl Worker {
         // workers from updating one shared reference count for every record.
         let source_name: Arc<str> = Arc::from(&*self.source.name);
         loop {
+            // A full set of batches in flight means the sink is behind: wait for it.
             let waited = Instant::now();
-            // The lock is held while waiting, so one idle worker waits on the queue and the
-            // others on the lock.
-            let received = frames.lock().unwrap_or_else(PoisonError::into_inner).recv();
-            let Ok(Numbered { number, batch }) = received else {
+            if permits.send(()).is_err() {
+                return;
+            }
+            self.profile.read.add_wait(waited.elapsed());
+
+            let waited = Instant::now();
+            let taken = {
+                let mut shared = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                self.profile.parse.add_wait(waited.elapsed());
+                self.take_batch(&mut shared)
+            };
+            let Some(Numbered { number, batch }) = taken else {
                 return;
             };
-            self.profile.parse.add_wait(waited.elapsed());
 
             let deliveries = self.process(&mut parser, &source_name, batch);
             let finished = Numbered {
@@ -453,6 +413,48 @@ impl Worker {
                 return;
             }
         }
+    }
+
+    /// Splits the next batch off the feed. Returns `None` once the feed has ended, broken or
+    /// been stopped, and records which in `shared.ended`.
+    fn take_batch(&self, shared: &mut SharedReader<'_>) -> Option<Numbered<Vec<Frame>>> {
+        if shared.ended.is_some() {
+            return None;
+        }
+        let started = Stopwatch::start();
+        let mut batch = Vec::with_capacity(self.config.batch_records);
+        let mut bytes = 0;
+        if self.stop.load(Ordering::Relaxed) {
+            shared.ended = Some(Err(
+                "stopped: the run was interrupted or its sink failed".to_owned()
+            ));
+        }
+        while shared.ended.is_none()
+            && batch.len() < self.config.batch_records
+            && bytes < self.config.batch_bytes
+        {
+            match shared.splitter.next_frame() {
+                Ok(Some(frame)) => {
+                    bytes += match &frame {
+                        Frame::Element { bytes, .. } => bytes.len(),
+                        Frame::Oversized { head, .. } => head.len(),
+                    };
+                    batch.push(frame);
+                }
+                Ok(None) => shared.ended = Some(Ok(())),
+                Err(error) => shared.ended = Some(Err(error.to_string())),
+            }
+        }
+        self.profile.read.add_busy(started.elapsed());
+        self.profile
+            .read
+            .add_volume(batch.len() as u64, bytes as u64);
+        if batch.is_empty() {
+            return None;
+        }
+        let number = shared.next;
+        shared.next += 1;
+        Some(Numbered { number, batch })
     }
 
     fn process(
@@ -472,10 +474,10 @@ impl Worker {
             .sum();
         self.ledger.add_read(feed, &self.source.name, count);
 
-        let mut items: Vec<Item<'_>> = self
-            .profile
-            .parse
-            .time(|| parser.parse_batch(batch, feed, source_name, self.max_element_bytes));
+        let mut items: Vec<Item<'_>> = self.profile.parse.time(|| {
+            let max_element_bytes = self.config.splitter.max_element_bytes;
+            parser.parse_batch(batch, feed, source_name, max_element_bytes)
+        });
         self.profile.parse.add_volume(count, bytes);
 
         for (stage, (_, timer)) in self.stages.iter().zip(&self.profile.stages) {

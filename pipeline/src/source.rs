@@ -62,7 +62,10 @@ pub struct FeedSource {
 impl FeedSource {
     /// Opens the source and passes its decompressed bytes to `read`. Zip entries borrow their
     /// archive, so the reader is lent to a closure instead of returned.
-    pub fn with_reader<T>(&self, read: impl FnOnce(&mut dyn Read) -> T) -> Result<T, SourceError> {
+    pub fn with_reader<T>(
+        &self,
+        read: impl FnOnce(&mut (dyn Read + Send)) -> T,
+    ) -> Result<T, SourceError> {
         match &self.container {
             Container::Plain(path) => {
                 let mut file = open(path)?;
@@ -81,11 +84,7 @@ impl FeedSource {
                     .map_err(|error| zip_error(path, error))?;
                 Ok(read(&mut entry))
             }
-            Container::Stdin => {
-                let stdin = io::stdin();
-                let mut lock = stdin.lock();
-                Ok(read(&mut lock))
-            }
+            Container::Stdin => Ok(read(&mut io::stdin())),
         }
     }
 }
