@@ -1,8 +1,9 @@
-//! Timing of a run, per part: where the CPU time goes and how long each part waited on a full or
-//! empty channel. Parts add their nanoseconds to atomics once per batch, never per record, so
-//! profiling costs next to nothing and is always on. The reader and the workers measure their
-//! busy time as the CPU time of their own thread, so a part that waited for a core is not
-//! counted as busy. The sink runs on the async runtime and measures wall time.
+//! Timing of a run, per part: where the CPU time goes and how long each part waited. Reading
+//! waits for the sink to make room for another batch, parsing waits for another worker to
+//! finish splitting, and the sink waits for the next batch. Parts add their nanoseconds to
+//! atomics once per batch, never per record, so profiling costs next to nothing and is always
+//! on. The workers measure busy time as the CPU time of their own thread, so a part that waited
+//! for a core is not counted as busy. The sink runs on the async runtime and measures wall time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
