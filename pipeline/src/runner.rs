@@ -778,6 +778,31 @@ mod tests {
         }
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_larger_than_a_chunk_keep_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_feed(dir.path(), "IP_Reputation_Data_Feed_1.json", 1000, "\n]\n");
+        let sources = resolve(&[path], None).unwrap();
+        let config = RunnerConfig {
+            batch_records: CHUNK_RECORDS * 2 + 44,
+            ..small_config(2)
+        };
+        let ledger = Arc::new(Ledger::new(None).unwrap());
+        let runner = Runner::new(config, vec![Box::new(IpOnly)], ledger.clone());
+        let mut sink = Collect::default();
+        runner.run(&sources, &mut sink).await.unwrap();
+
+        let expected: Vec<String> = (0..1000)
+            .filter(|index| index % 10 != 9)
+            .map(|index| format!("198.51.100.{}", index % 250))
+            .collect();
+        assert_eq!(sink.summaries, expected);
+        let summary = ledger.summary();
+        assert_eq!(summary.delivered, 900);
+        assert_eq!(summary.rejected, 100);
+        assert!(summary.sources[0].balanced());
+    }
+
     /// Sleeps on batches holding a record whose `n` is a multiple of 30, so that later batches
     /// finish first.
     struct SlowSometimes;
