@@ -63,7 +63,8 @@ pub struct PipelineSection {
     pub batch_records: usize,
     /// Raw bytes per batch; default 1048576 (1 MiB).
     pub batch_bytes: usize,
-    /// Batches queued per worker in each direction; default 2.
+    /// Sets how many batches may be in flight between the feed and the sink:
+    /// `workers × (2 × channel_capacity + 1) + 1`; default 2.
     pub channel_capacity: usize,
     /// Worker threads for parsing and stages; default: the number of CPU cores.
     pub workers: Option<usize>,

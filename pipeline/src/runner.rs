@@ -38,7 +38,9 @@ pub struct RunnerConfig {
     pub batch_records: usize,
     /// Raw bytes per batch; a batch closes at whichever limit comes first.
     pub batch_bytes: usize,
-    /// Batches queued per worker, in each direction.
+    /// Sets the batches in flight between the feed and the sink:
+    /// `workers × (2 × channel_capacity + 1) + 1`, as if each worker had this many batches queued
+    /// to it and from it.
     pub channel_capacity: usize,
     /// Worker threads that parse and run the stages.
     pub workers: usize,
