@@ -90,7 +90,8 @@ fn parse_in_place<'a>(
     original: &[u8],
     buffers: &mut Buffers,
 ) -> Result<Value<'a>, String> {
-    simd_json::to_borrowed_value_with_buffers(bytes, buffers).map_err(|error| {
+    let parsed = simd_json::to_borrowed_value_with_buffers(bytes, buffers);
+    let mut value = parsed.map_err(|error| {
         if let Some((start, number)) = out_of_range_number(original, error.index()) {
             return format!(
                 "number {number} at byte {start} of the element is out of the range of a \
@@ -105,7 +106,9 @@ fn parse_in_place<'a>(
             ),
             None => format!("{kind} at byte {} of the element", error.index()),
         }
-    })
+    })?;
+    merge_duplicate_keys(&mut value);
+    Ok(value)
 }
 
 fn invalid_json(origin: Origin, message: &str) -> Item<'static> {
@@ -148,6 +151,39 @@ fn oversized(
             ),
         ),
     )
+}
+
+/// Keeps one entry per key in every object of `value`: the value of the last copy, at the
+/// place of the first, as Python's `json` and jq read such objects. simd-json keeps every copy
+/// of a key in objects of up to 32 entries, and a lookup would find the first.
+fn merge_duplicate_keys(value: &mut Value<'_>) {
+    match value {
+        Value::Object(object) => {
+            for nested in object.values_mut() {
+                merge_duplicate_keys(nested);
+            }
+            if has_duplicate_keys(object) {
+                let entries = std::mem::take(&mut **object);
+                let mut merged = crate::record::Object::with_capacity_and_hasher(
+                    entries.len(),
+                    Default::default(),
+                );
+                for (key, nested) in entries {
+                    merged.insert(key, nested);
+                }
+                **object = merged;
+            }
+        }
+        Value::Array(elements) => elements.iter_mut().for_each(merge_duplicate_keys),
+        Value::Static(_) | Value::String(_) => {}
+    }
+}
+
+fn has_duplicate_keys(object: &crate::record::Object<'_>) -> bool {
+    object
+        .keys()
+        .enumerate()
+        .any(|(index, key)| object.keys().take(index).any(|earlier| earlier == key))
 }
 
 /// Returns the start and text of the number around `index` of `element` when it is valid JSON
@@ -339,6 +375,22 @@ mod tests {
         assert_eq!(items[3].record.value.get_str("note"), Some("été"));
         // The raw text stays as it was in the feed, whatever the in-place parse did to the copy.
         assert_eq!(&items[3].record.origin.raw[..], texts[2].as_bytes());
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_last_value_at_the_first_place() {
+        let mut parser = Parser::new();
+        let value = parser
+            .parse(br#"{"a":1,"b":{"x":1,"x":2},"a":3,"c":[{"y":1,"y":"z"}]}"#)
+            .unwrap();
+        let object = value.as_object().unwrap();
+        let keys: Vec<&str> = object.keys().map(|key| key.as_ref()).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+        assert_eq!(value.get_u64("a"), Some(3));
+        assert_eq!(value.get("b").and_then(|b| b.get_u64("x")), Some(2));
+        let element = &value.get("c").and_then(|c| c.as_array()).unwrap()[0];
+        assert_eq!(element.get_str("y"), Some("z"));
+        assert_eq!(element.as_object().unwrap().len(), 1);
     }
 
     #[test]
