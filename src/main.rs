@@ -36,6 +36,8 @@ pub const EXIT_CONFIG: u8 = 2;
 pub const EXIT_SOURCE: u8 = 3;
 /// Exit status when the sink failed.
 pub const EXIT_SINK: u8 = 4;
+/// Exit status when the rejects file could not be written completely.
+pub const EXIT_REJECTS: u8 = 5;
 /// Exit status when the run was interrupted (Ctrl-C), as shells report SIGINT.
 pub const EXIT_INTERRUPTED: u8 = 130;
 

@@ -15,7 +15,7 @@ use feedpipe_sink_threatconnect::ThreatConnectSink;
 
 use crate::cli::RunArgs;
 use crate::config::{Config, SinkKind};
-use crate::{EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_SINK, EXIT_SOURCE, summary};
+use crate::{EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_REJECTS, EXIT_SINK, EXIT_SOURCE, summary};
 
 /// Settings of one run after merging the configuration file and the flags.
 struct Settings {
@@ -210,21 +210,21 @@ async fn execute(args: &RunArgs, settings: Settings) -> ExitCode {
     let runner = Runner::new(runner_config, stages, ledger.clone());
     let stop = runner.stop_handle();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if interrupted().await {
             eprintln!(
                 "interrupted: finishing the records already read; press Ctrl-C again to quit \
                  at once"
             );
             stop.store(true, Ordering::Relaxed);
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupted().await {
                 std::process::exit(i32::from(EXIT_INTERRUPTED));
             }
         }
     });
     let result = runner.run(&sources, sink.as_mut()).await;
-    if let Err(error) = ledger.flush() {
-        eprintln!("error: writing the rejects file failed: {error}");
-    }
+    // A failure here is reported with the others below.
+    let _ = ledger.flush();
+    let rejects_failure = ledger.rejects_failure();
 
     let report = summary::Report::new(ledger.summary(), &settings.rejects);
     eprint!("{}", report.to_table());
@@ -256,6 +256,20 @@ async fn execute(args: &RunArgs, settings: Settings) -> ExitCode {
         }
     }
 
+    if let Some(failure) = &rejects_failure {
+        let lost = match failure.missing {
+            0 => "rejected records buffered before the failure may be missing from it".to_owned(),
+            missing => format!(
+                "{missing} rejected records after the failure are not in it, and records \
+                 buffered before it may be missing too"
+            ),
+        };
+        eprintln!(
+            "error: writing the rejects file {} failed ({}): {lost}; the summary counts them all",
+            settings.rejects.display(),
+            failure.error,
+        );
+    }
     match result {
         Err(error) => {
             eprintln!("error: {error}");
@@ -265,6 +279,7 @@ async fn execute(args: &RunArgs, settings: Settings) -> ExitCode {
             eprintln!("error: the run was interrupted; the summary covers what was read");
             ExitCode::from(EXIT_INTERRUPTED)
         }
+        Ok(_) if rejects_failure.is_some() => ExitCode::from(EXIT_REJECTS),
         Ok(outcome) if !outcome.source_errors.is_empty() => {
             for message in &outcome.source_errors {
                 eprintln!("error: {message}");
@@ -273,6 +288,26 @@ async fn execute(args: &RunArgs, settings: Settings) -> ExitCode {
         }
         Ok(_) if report_failed => ExitCode::from(EXIT_CONFIG),
         Ok(_) => ExitCode::SUCCESS,
+    }
+}
+
+/// Waits for Ctrl-C or, on Unix, SIGTERM, the signal service managers and container runtimes
+/// send to stop a program. Returns `false` if no signal can be received.
+async fn interrupted() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+            return tokio::signal::ctrl_c().await.is_ok();
+        };
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.is_ok(),
+            received = terminate.recv() => received.is_some(),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
     }
 }
 

@@ -2016,6 +2016,18 @@ fn feed_named_twice_is_read_once() {
 #[cfg(unix)]
 #[test]
 fn interrupt_finishes_with_balanced_counts() {
+    stop_with_signal("-INT");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_finishes_with_balanced_counts() {
+    stop_with_signal("-TERM");
+}
+
+/// Sends `signal` to a run shortly after it starts and checks that it stops cleanly.
+#[cfg(unix)]
+fn stop_with_signal(signal: &str) {
     // A feed long enough to be still running when the signal arrives.
     let dir = TempDir::new().unwrap();
     let feed = dir.path().join("IP_Reputation_Data_Feed_261201_0900.json");
@@ -2050,7 +2062,7 @@ fn interrupt_finishes_with_balanced_counts() {
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let signalled = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(signalled.success());
@@ -2067,4 +2079,48 @@ fn interrupt_finishes_with_balanced_counts() {
     assert_eq!(output.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert!(count(&summary["read"]) < 400_000, "{summary}");
+}
+
+#[test]
+fn unwritable_rejects_file_fails_the_run_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("IP_Reputation_Data_Feed_bad.json");
+    let records: Vec<String> = (0..3000)
+        .map(|index| format!(r#"{{"ip": "not-an-ip-{index}"}}"#))
+        .collect();
+    std::fs::write(&feed, format!("[{}]", records.join(","))).unwrap();
+    let summary = dir.path().join("summary.json");
+
+    let output = feedpipe(
+        &[
+            "run",
+            "--sink",
+            "null",
+            "--rejects",
+            "/dev/full",
+            "--summary-json",
+            summary.to_str().unwrap(),
+            feed.to_str().unwrap(),
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "stderr: {stderr}");
+    assert!(
+        stderr.contains("error: writing the rejects file /dev/full failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("rejected records after the failure are not in it"),
+        "{stderr}"
+    );
+    // One log line for the failure, not one per record.
+    assert!(
+        stderr.matches("rejects file failed").count() <= 2,
+        "{stderr}"
+    );
+
+    let summary: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(summary["sources"][0]["rejected"], 3000);
+    assert_accounting(&summary);
 }

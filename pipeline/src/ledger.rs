@@ -76,8 +76,19 @@ struct Inner {
     sources: BTreeMap<Arc<str>, SourceSummary>,
     order: Vec<Arc<str>>,
     rejects: Option<BufWriter<File>>,
+    /// The first failure to write the rejects file, after which nothing more is written to it.
+    rejects_failure: Option<RejectsFailure>,
     sink: BTreeMap<String, serde_json::Value>,
     stages: BTreeMap<String, u64>,
+}
+
+/// Why the rejects file is incomplete, and how many rejected records are missing from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectsFailure {
+    pub error: String,
+    /// Rejected records not written because they came after the failure. Records still
+    /// buffered when it happened may be missing as well.
+    pub missing: u64,
 }
 
 /// Thread-safe accounting for one run. Counting takes a lock per call, so callers count per
@@ -98,6 +109,7 @@ impl Ledger {
                 sources: BTreeMap::new(),
                 order: Vec::new(),
                 rejects,
+                rejects_failure: None,
                 sink: BTreeMap::new(),
                 stages: BTreeMap::new(),
             }),
@@ -164,7 +176,9 @@ impl Ledger {
             .or_default() += count;
     }
 
-    /// Counts a rejected record and writes it to the rejects file.
+    /// Counts a rejected record and writes it to the rejects file. Returns the error of the
+    /// first write that fails; from then on the ledger writes nothing more to the file and
+    /// counts the records missing from it (see [`Ledger::rejects_failure`]).
     pub fn add_rejected(&self, origin: &Origin, reject: &Reject) -> io::Result<()> {
         count_outcome(origin.feed, "rejected", &reject.code, 1);
         let mut inner = self.lock();
@@ -174,10 +188,23 @@ impl Ledger {
             .rejected_by_reason
             .entry(reject.code.clone())
             .or_default() += 1;
-        if let Some(writer) = inner.rejects.as_mut() {
-            write_reject(writer, origin, reject)?;
+        if let Some(failure) = inner.rejects_failure.as_mut() {
+            failure.missing += 1;
+            return Ok(());
         }
-        Ok(())
+        let written = match inner.rejects.as_mut() {
+            Some(writer) => write_reject(writer, origin, reject),
+            None => Ok(()),
+        };
+        if let Err(error) = &written {
+            inner.fail_rejects(error, 1);
+        }
+        written
+    }
+
+    /// Returns why the rejects file is incomplete, if writing it failed.
+    pub fn rejects_failure(&self) -> Option<RejectsFailure> {
+        self.lock().rejects_failure.clone()
     }
 
     /// Notes that a source stopped early with `message`.
@@ -196,12 +223,19 @@ impl Ledger {
         self.lock().stages.insert(key, value);
     }
 
-    /// Flushes the rejects file.
+    /// Flushes the rejects file. A failure is also kept for [`Ledger::rejects_failure`]; the
+    /// records still buffered at that point are not counted as missing, because the buffer
+    /// may have been partly written.
     pub fn flush(&self) -> io::Result<()> {
-        match self.lock().rejects.as_mut() {
+        let mut inner = self.lock();
+        let flushed = match inner.rejects.as_mut() {
             Some(writer) => writer.flush(),
             None => Ok(()),
+        };
+        if let Err(error) = &flushed {
+            inner.fail_rejects(error, 0);
         }
+        flushed
     }
 
     /// Returns the counts so far, per source in the order sources were first seen.
@@ -225,6 +259,16 @@ impl Ledger {
 }
 
 impl Inner {
+    /// Stops writing the rejects file after `error`, keeping the first failure.
+    fn fail_rejects(&mut self, error: &io::Error, missing: u64) {
+        self.rejects = None;
+        let failure = self.rejects_failure.get_or_insert(RejectsFailure {
+            error: error.to_string(),
+            missing: 0,
+        });
+        failure.missing += missing;
+    }
+
     fn entry(&mut self, feed: &'static FeedSpec, source: &Arc<str>) -> &mut SourceSummary {
         if !self.sources.contains_key(source) {
             self.order.push(source.clone());

@@ -17,7 +17,7 @@ pub mod stage;
 
 pub use catalog::{FeedCatalog, FeedSpec, KeyKind};
 pub use indicator::{Attribute, Indicator, IndicatorType};
-pub use ledger::{Ledger, Reject, Summary};
+pub use ledger::{Ledger, Reject, RejectsFailure, Summary};
 pub use record::{Item, ItemState, Object, Record, Value};
 pub use sink::{Delivery, Encoder, Sink, SinkError};
 pub use stage::Stage;
