@@ -28,6 +28,11 @@
 # --skip-default-poll leaves out the ThreatConnect row with the sink's default 2 s polls, which
 # takes minutes because it waits on polls, not on work. --pure-python adds the pure-Python
 # ijson row, run in the first round only because it takes minutes.
+#
+# The script builds the release binaries, generates the feed into the work directory if it is
+# not there, and installs GNU time, jq and ijson with apt-get and pip if they are missing. Use
+# 1,000,000 records or more: /usr/bin/time measures in hundredths of a second, so small feeds
+# give meaningless ratios.
 
 set -euo pipefail
 
@@ -39,7 +44,7 @@ repeat=3
 skip_default_poll=0
 pure_python=0
 usage() {
-    sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [[ $# -gt 0 ]]; do
@@ -101,8 +106,11 @@ fi
 
 feed="$workdir/IP_Reputation_Data_Feed_${records}_seed${seed}.json"
 if [[ ! -s "$feed" ]]; then
+    # Written under another name first, so that an interrupted run leaves no partial feed
+    # under the name a later run would reuse.
     "$perf_bin/feedpipe-perf" generate --feed "IP Reputation" --records "$records" \
-        --seed "$seed" --output "$feed"
+        --seed "$seed" --output "$feed.partial"
+    mv "$feed.partial" "$feed"
 fi
 feed_bytes="$(stat -c %s "$feed")"
 

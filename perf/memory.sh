@@ -39,8 +39,11 @@ for records in $sizes; do
     feed="$workdir/IP_Reputation_Data_Feed_${records}_seed1.json"
     generated=false
     if [[ ! -s "$feed" ]]; then
+        # Written under another name first, so that an interrupted run leaves no partial feed
+        # under the name a later run would reuse.
         "$root/target/release/feedpipe-perf" generate --feed "IP Reputation" \
-            --records "$records" --output "$feed" 2>/dev/null
+            --records "$records" --output "$feed.partial" 2>/dev/null
+        mv "$feed.partial" "$feed"
         generated=true
     fi
     bytes="$(stat -c %s "$feed")"
