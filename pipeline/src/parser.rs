@@ -157,9 +157,10 @@ fn oversized(
 /// place of the first, as Python's `json` and jq read such objects. simd-json keeps every copy
 /// of a key in objects of up to 32 entries, and a lookup would find the first.
 fn merge_duplicate_keys(value: &mut Value<'_>) {
+    let is_container = |value: &Value<'_>| matches!(value, Value::Object(_) | Value::Array(_));
     match value {
         Value::Object(object) => {
-            for nested in object.values_mut() {
+            for nested in object.values_mut().filter(|nested| is_container(nested)) {
                 merge_duplicate_keys(nested);
             }
             if has_duplicate_keys(object) {
@@ -174,16 +175,26 @@ fn merge_duplicate_keys(value: &mut Value<'_>) {
                 **object = merged;
             }
         }
-        Value::Array(elements) => elements.iter_mut().for_each(merge_duplicate_keys),
+        Value::Array(elements) => elements
+            .iter_mut()
+            .filter(|element| is_container(element))
+            .for_each(merge_duplicate_keys),
         Value::Static(_) | Value::String(_) => {}
     }
 }
 
+/// Checks whether two keys of `object` are equal. Only keys whose length matches an earlier
+/// key's (modulo 64) are compared, so objects without repeats rarely compare any.
 fn has_duplicate_keys(object: &crate::record::Object<'_>) -> bool {
-    object
-        .keys()
-        .enumerate()
-        .any(|(index, key)| object.keys().take(index).any(|earlier| earlier == key))
+    let mut lengths = 0u64;
+    for (index, key) in object.keys().enumerate() {
+        let bit = 1u64 << (key.len() % 64);
+        if lengths & bit != 0 && object.keys().take(index).any(|earlier| earlier == key) {
+            return true;
+        }
+        lengths |= bit;
+    }
+    false
 }
 
 /// Returns the start and text of the number around `index` of `element` when it is valid JSON
