@@ -82,7 +82,7 @@ struct Inner {
     stages: BTreeMap<String, u64>,
 }
 
-/// Why the rejects file is incomplete, and how many rejected records are missing from it.
+/// The cause of an incomplete rejects file, and the number of rejected records missing from it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RejectsFailure {
     pub error: String,

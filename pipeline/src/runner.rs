@@ -260,7 +260,7 @@ impl Runner {
                 };
                 next += 1;
                 self.deliver(batch, sink, &mut failure).await;
-                // The batch has left the pipeline, so the reader may start another.
+                // The batch has left the pipeline, so a worker may split another.
                 let _ = returned.try_recv();
             }
             if finished {
