@@ -16,16 +16,9 @@ pub fn write_indicator(out: &mut Vec<u8>, indicator: &Indicator) {
     out.extend_from_slice(b",\"confidence\":");
     write_u8(out, indicator.confidence);
 
-    out.extend_from_slice(b",\"tag\":[");
-    for (index, tag) in indicator.tags.iter().enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(b"{\"name\":");
-        write_str(out, &tag.name);
-        out.push(b'}');
-    }
-    out.extend_from_slice(b"],\"attribute\":[");
+    out.extend_from_slice(b",\"tag\":");
+    write_names(out, indicator.tags.iter().map(|tag| tag.name.as_ref()));
+    out.extend_from_slice(b",\"attribute\":[");
     for (index, attribute) in indicator.attributes.iter().enumerate() {
         if index > 0 {
             out.push(b',');
@@ -39,16 +32,9 @@ pub fn write_indicator(out: &mut Vec<u8>, indicator: &Indicator) {
     out.push(b']');
 
     if !indicator.security_labels.is_empty() {
-        out.extend_from_slice(b",\"securityLabel\":[");
-        for (index, label) in indicator.security_labels.iter().enumerate() {
-            if index > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"{\"name\":");
-            write_str(out, &label.name);
-            out.push(b'}');
-        }
-        out.push(b']');
+        out.extend_from_slice(b",\"securityLabel\":");
+        let labels = indicator.security_labels.iter();
+        write_names(out, labels.map(|label| label.name.as_str()));
     }
     if let Some(first_seen) = &indicator.first_seen {
         out.extend_from_slice(b",\"firstSeen\":");
@@ -61,6 +47,20 @@ pub fn write_indicator(out: &mut Vec<u8>, indicator: &Indicator) {
     out.push(b'}');
 }
 
+/// Appends `[{"name":…},…]`, the form of tags and security labels.
+fn write_names<'a>(out: &mut Vec<u8>, names: impl Iterator<Item = &'a str>) {
+    out.push(b'[');
+    for (index, name) in names.enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"name\":");
+        write_str(out, name);
+        out.push(b'}');
+    }
+    out.push(b']');
+}
+
 fn write_u8(out: &mut Vec<u8>, value: u8) {
     if value >= 100 {
         out.push(b'0' + value / 100);
@@ -71,9 +71,9 @@ fn write_u8(out: &mut Vec<u8>, value: u8) {
     out.push(b'0' + value % 10);
 }
 
-/// Appends `text` as a JSON string, escaped as serde_json escapes it: `"` and `\` with a
-/// backslash, the control characters with a short escape where JSON has one and `\u00XX`
-/// otherwise; every other character as it is.
+/// Appends `text` as a JSON string, escaped as serde_json escapes it. `"` and `\` get a
+/// backslash, and control characters get a short escape where JSON has one, else `\u00XX`.
+/// Every other character is written as it is.
 pub fn write_str(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     out.reserve(bytes.len() + 2);

@@ -177,8 +177,8 @@ impl Ledger {
     }
 
     /// Counts a rejected record and writes it to the rejects file. Returns the error of the
-    /// first write that fails; from then on the ledger writes nothing more to the file and
-    /// counts the records missing from it (see [`Ledger::rejects_failure`]).
+    /// first write that fails. After it the ledger writes nothing more to the file and counts
+    /// the records missing from it (see [`Ledger::rejects_failure`]).
     pub fn add_rejected(&self, origin: &Origin, reject: &Reject) -> io::Result<()> {
         count_outcome(origin.feed, "rejected", &reject.code, 1);
         let mut inner = self.lock();

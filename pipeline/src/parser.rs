@@ -389,7 +389,7 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_keep_the_last_value_at_the_first_place() {
+    fn duplicate_keys_keep_last_value() {
         let mut parser = Parser::new();
         let value = parser
             .parse(br#"{"a":1,"b":{"x":1,"x":2},"a":3,"c":[{"y":1,"y":"z"}]}"#)

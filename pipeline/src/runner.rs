@@ -336,7 +336,8 @@ struct SharedReader<'r> {
     splitter: Splitter<&'r mut (dyn Read + Send)>,
     /// Number of the next batch.
     next: u64,
-    /// How reading ended, once it has: `Ok` at the end of the feed, else why it stopped.
+    /// The outcome of reading once it has ended: `Ok` at the end of the feed, else the reason it
+    /// stopped.
     ended: Option<Result<(), String>>,
 }
 
@@ -391,8 +392,8 @@ impl Worker {
         out: &mpsc::UnboundedSender<Numbered<Vec<Delivery>>>,
     ) {
         let mut parser = Parser::new();
-        // Every record's origin holds the source name. A copy of the name per worker keeps the
-        // workers from updating one shared reference count for every record.
+        // Every record's origin contains the source name. A copy of the name per worker keeps
+        // the workers from updating one shared reference count for every record.
         let source_name: Arc<str> = Arc::from(&*self.source.name);
         loop {
             // A full set of batches in flight means the sink is behind: wait for it.
@@ -412,7 +413,26 @@ impl Worker {
                 return;
             };
 
-            let deliveries = self.process(&mut parser, &source_name, batch);
+            let processed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.process(&mut parser, &source_name, batch)
+            }));
+            let deliveries = match processed {
+                Ok(deliveries) => deliveries,
+                Err(panic) => {
+                    // The sink waits for batches in order, so the lost batch is sent empty and
+                    // the other workers stop. The panic then fails the feed. NOTE: the lost
+                    // batch's records stay counted as read with no outcome, so the feed's
+                    // counts do not balance; its error in the summary says why.
+                    let mut shared = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                    shared.ended = Some(Err(format!("a worker failed on batch {number}")));
+                    drop(shared);
+                    let _ = out.send(Numbered {
+                        number,
+                        batch: Vec::new(),
+                    });
+                    std::panic::resume_unwind(panic);
+                }
+            };
             let finished = Numbered {
                 number,
                 batch: deliveries,
@@ -666,7 +686,8 @@ mod tests {
         for delivery in [&deliveries[0], &deliveries[2]] {
             let indicator = &delivery.indicator;
             assert_eq!(indicator.indicator_type, IndicatorType::Host);
-            assert!(indicator.tags.is_empty() && indicator.attributes.is_empty());
+            assert!(indicator.tags.is_empty());
+            assert!(indicator.attributes.is_empty());
             assert_eq!(indicator.first_seen, None);
         }
         // The sink encodes a failed delivery itself and needs all of it for that.
@@ -923,6 +944,49 @@ mod tests {
             summary.rejected,
             6 + not_sent.copied().unwrap_or(0) + missing.copied().unwrap_or(0)
         );
+    }
+
+    /// Panics on the record whose `n` is 100.
+    struct PanicOnce;
+
+    impl Stage for PanicOnce {
+        fn name(&self) -> &'static str {
+            "panic-once"
+        }
+
+        fn process(&self, batch: &mut [Item<'_>]) {
+            let hit = batch
+                .iter()
+                .any(|item| item.record.value.get_u64("n") == Some(100));
+            assert!(!hit, "stage failed on record 100");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn panicking_stage_fails_the_feed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_feed(dir.path(), "IP_Reputation_Data_Feed_1.json", 2000, "\n]\n");
+        let sources = resolve(&[path], None).unwrap();
+        let ledger = Arc::new(Ledger::new(None).unwrap());
+        let runner = Runner::new(
+            small_config(2),
+            vec![Box::new(PanicOnce), Box::new(IpOnly)],
+            ledger.clone(),
+        );
+        let mut sink = Collect::default();
+        let run = runner.run(&sources, &mut sink);
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(30), run)
+            .await
+            .expect("the run ends instead of waiting for the lost batch")
+            .unwrap();
+        assert_eq!(outcome.source_errors.len(), 1);
+        assert!(
+            outcome.source_errors[0].contains("worker thread failed"),
+            "{:?}",
+            outcome.source_errors
+        );
+        // Records before the failed batch were delivered in order.
+        assert!(sink.summaries.starts_with(&["198.51.100.0".to_owned()]));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -181,7 +181,7 @@ const DEFAULT_FIRST_SEEN_TYPE: &str = "First Seen";
 const DEFAULT_LAST_SEEN_TYPE: &str = "Last Seen";
 
 /// Returns `name` as a string that lives as long as the process. A built-in name is returned as
-/// it is; any other is leaked once, when a stage is built, so that every indicator borrows it
+/// it is. Any other is leaked once, when a stage is built, so that every indicator can borrow it
 /// instead of copying it.
 fn lasting(name: &str) -> &'static str {
     let built_in = [

@@ -49,8 +49,8 @@ fn iso(timestamp: &Timestamp) -> String {
     String::from_utf8(out.to_vec()).expect("ASCII digits and separators")
 }
 
-/// The form Kaspersky's feeds write, `dd.MM.yyyy HH:mm` with two-digit fields, read without
-/// splitting; every other form goes through the general parsers.
+/// Reads the form Kaspersky's feeds write, `dd.MM.yyyy HH:mm` with two-digit fields, without
+/// splitting the text. Every other form goes through the general parsers.
 fn parse_kaspersky(text: &[u8]) -> Option<Timestamp> {
     let [
         d1,
