@@ -405,6 +405,47 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_keys_in_wide_objects() {
+        // Objects of 20, 32, 33 and 40 keys, each with one key repeated at a given place. Past
+        // 32 keys simd-json builds a hash map and merges repeats itself.
+        for (width, first, repeat) in [(20, 3, 19), (32, 0, 31), (33, 5, 32), (40, 34, 39)] {
+            let mut fields: Vec<String> = (0..width)
+                .map(|index| format!("\"k{index}\":{index}"))
+                .collect();
+            fields[repeat] = format!("\"k{first}\":\"last\"");
+            let text = format!("{{{}}}", fields.join(","));
+            let mut parser = Parser::new();
+            let value = parser.parse(text.as_bytes()).unwrap();
+            let object = value.as_object().unwrap();
+            assert_eq!(object.len(), width - 1, "{text}");
+            assert_eq!(
+                value.get_str(format!("k{first}").as_str()),
+                Some("last"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn equal_length_keys_stay_distinct() {
+        // Keys of the same length are compared, and different ones are kept.
+        let mut parser = Parser::new();
+        let value = parser.parse(br#"{"ab1c":1,"ab2c":2,"ab1c":3}"#).unwrap();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|key| key.as_ref())
+            .collect();
+        assert_eq!(keys, ["ab1c", "ab2c"]);
+        assert_eq!(value.get_u64("ab1c"), Some(3));
+        assert_eq!(value.get_u64("ab2c"), Some(2));
+        let mut other = Parser::new();
+        let value = other.parse(br#"{"ab1c":1,"ab2c":2}"#).unwrap();
+        assert_eq!(value.as_object().unwrap().len(), 2);
+    }
+
+    #[test]
     fn numbers_beyond_f64_name_the_value() {
         let mut parser = Parser::new();
         let error = parser
