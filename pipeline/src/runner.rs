@@ -113,7 +113,13 @@ impl Runner {
     ) -> Result<RunOutcome, SinkError> {
         let mut outcome = RunOutcome::default();
         let superseded_by = superseded(sources);
-        for (source, superseded_by) in sources.iter().zip(superseded_by) {
+        // Superseding feeds are read first, so that a feed whose superseding feed ended early
+        // can be read in its place.
+        let (plain, replaceable): (Vec<usize>, Vec<usize>) =
+            (0..sources.len()).partition(|&index| superseded_by[index].is_none());
+        let mut broken: Vec<&'static str> = Vec::new();
+        for index in plain.into_iter().chain(replaceable) {
+            let source = &sources[index];
             if self.stop.load(Ordering::Relaxed) {
                 break;
             }
@@ -121,7 +127,16 @@ impl Runner {
             tracing::info!(feed = source.feed.name, source = %source.name, "Reading feed.");
             // Registers the source, so that a feed without records still gets its summary row.
             self.ledger.add_read(source.feed, &source.name, 0);
-            let result = match superseded_by {
+            let winner = superseded_by[index];
+            if let Some(winner) = winner.filter(|winner| broken.contains(&winner.prefix)) {
+                tracing::warn!(
+                    feed = source.feed.name,
+                    source = %source.name,
+                    superseded_by = winner.name,
+                    "Reading feed after all: the feed that supersedes it ended early."
+                );
+            }
+            let result = match winner.filter(|winner| !broken.contains(&winner.prefix)) {
                 Some(winner) => self.count_superseded(source, winner).await,
                 None => match self.run_source(source, sink).await {
                     Ok(result) => result,
@@ -140,6 +155,7 @@ impl Runner {
                 self.ledger
                     .set_error(source.feed, &source.name, message.clone());
                 outcome.source_errors.push(message);
+                broken.push(source.feed.prefix);
             }
             tracing::info!(
                 feed = source.feed.name,
@@ -907,7 +923,11 @@ mod tests {
         runner.run(&sources, &mut sink).await.unwrap();
 
         let summary = ledger.summary();
-        let ordinary = &summary.sources[0];
+        // The Exact feed is read first, though it comes second in the directory.
+        let exact = &summary.sources[0];
+        assert_eq!(exact.feed, "Malicious URL Exact");
+        assert_eq!(exact.delivered, 18);
+        let ordinary = &summary.sources[1];
         assert_eq!(ordinary.feed, "Malicious URL");
         assert_eq!(ordinary.read, 30);
         assert_eq!(ordinary.filtered, 30);
@@ -915,7 +935,41 @@ mod tests {
             ordinary.filtered_by_reason["superseded by Malicious URL Exact"],
             30
         );
-        assert_eq!(summary.sources[1].delivered, 18);
+        assert!(summary.sources.iter().all(|source| source.balanced()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn broken_exact_feed_keeps_ordinary_feed() {
+        let dir = tempfile::tempdir().unwrap();
+        write_feed(dir.path(), "Malicious_URL_Data_Feed_1.json", 30, "]");
+        // Cut off inside the array: the Exact feed ends early with an error.
+        write_feed(
+            dir.path(),
+            "Malicious_URL_Exact_Data_Feed_1.json",
+            20,
+            ",\n{\"ip\": ",
+        );
+        let sources = resolve(&[dir.path().to_owned()], None).unwrap();
+        let ledger = Arc::new(Ledger::new(None).unwrap());
+        let runner = Runner::new(small_config(2), vec![Box::new(IpOnly)], ledger.clone());
+        let mut sink = Collect::default();
+        let outcome = runner.run(&sources, &mut sink).await.unwrap();
+
+        assert_eq!(
+            outcome.source_errors.len(),
+            1,
+            "{:?}",
+            outcome.source_errors
+        );
+        let summary = ledger.summary();
+        let exact = &summary.sources[0];
+        assert_eq!(exact.feed, "Malicious URL Exact");
+        assert!(exact.error.is_some());
+        let ordinary = &summary.sources[1];
+        assert_eq!(ordinary.feed, "Malicious URL");
+        assert_eq!(ordinary.read, 30);
+        assert_eq!(ordinary.filtered, 0);
+        assert_eq!(ordinary.delivered, 27);
         assert!(summary.sources.iter().all(|source| source.balanced()));
     }
 
