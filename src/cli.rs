@@ -64,7 +64,7 @@ pub struct FeedsArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Feed files (.json, .json.gz, .zip holding one feed), directories of feed files, or `-`
-    /// for standard input (needs --feed). Default: `feeds` from the configuration file.
+    /// for standard input, plain or gzip (needs --feed). Default: `feeds` from the configuration file.
     #[arg(value_name = "FEED")]
     pub feeds: Vec<PathBuf>,
 

@@ -1262,6 +1262,29 @@ fn stdin_with_feed_id() {
 }
 
 #[test]
+fn stdin_gzip_is_decompressed() {
+    let plain = std::fs::read(
+        repo_root()
+            .join(FEEDS)
+            .join("IP_Reputation_Data_Feed_261201_0900.json"),
+    )
+    .unwrap();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut encoder, &plain).unwrap();
+    let input = encoder.finish().unwrap();
+
+    let run = Run::with_stdin(&["-", "--feed", "IP Reputation"], &input);
+    assert_eq!(run.status, 0, "stderr: {}", run.stderr);
+    let sources = run.summary["sources"].as_array().unwrap();
+    assert_eq!(sources[0]["read"], 15);
+    assert_eq!(sources[0]["delivered"], 12);
+    assert_accounting(&run.summary);
+    // Offsets count bytes of the decompressed feed, as for a .json.gz file.
+    let reject = run.reject("-", 4014);
+    assert_eq!(reject["code"], "invalid_ip");
+}
+
+#[test]
 fn stdin_without_feed_fails() {
     let run = Run::with_stdin(&["-"], b"[]");
     assert_eq!(run.status, 2);

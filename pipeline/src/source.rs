@@ -84,9 +84,32 @@ impl FeedSource {
                     .map_err(|error| zip_error(path, error))?;
                 Ok(read(&mut entry))
             }
-            Container::Stdin => Ok(read(&mut io::stdin())),
+            Container::Stdin => {
+                let mut stdin = io::stdin();
+                let head = read_head(&mut stdin).map_err(|source| SourceError::Io {
+                    path: "standard input".to_owned(),
+                    source,
+                })?;
+                let mut whole = io::Cursor::new(head.clone()).chain(stdin);
+                if head.starts_with(&GZIP_MAGIC) {
+                    Ok(read(&mut MultiGzDecoder::new(BufReader::new(whole))))
+                } else {
+                    Ok(read(&mut whole))
+                }
+            }
         }
     }
+}
+
+/// The first two bytes of every gzip stream.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Reads up to two bytes, fewer only at the end of the input, so that a gzip stream on standard
+/// input is recognised from its first two bytes however the pipe splits its first write.
+fn read_head(input: &mut impl Read) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(GZIP_MAGIC.len());
+    input.take(GZIP_MAGIC.len() as u64).read_to_end(&mut head)?;
+    Ok(head)
 }
 
 fn open(path: &Path) -> Result<File, SourceError> {
@@ -332,6 +355,35 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+
+    /// Returns one byte per read call, as a pipe may.
+    struct Trickle(std::collections::VecDeque<u8>);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match (self.0.pop_front(), buf.first_mut()) {
+                (Some(byte), Some(slot)) => {
+                    *slot = byte;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    #[test]
+    fn head_reads_two_bytes_across_reads() {
+        let mut input = Trickle([0x1f, 0x8b, 0x08].into_iter().collect());
+        assert_eq!(read_head(&mut input).unwrap(), GZIP_MAGIC);
+        let mut rest = Vec::new();
+        input.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, [0x08]);
+
+        let mut short = Trickle([b'['].into_iter().collect());
+        assert_eq!(read_head(&mut short).unwrap(), b"[");
+        let mut empty = Trickle(Default::default());
+        assert!(read_head(&mut empty).unwrap().is_empty());
+    }
 
     fn read_all(source: &FeedSource) -> String {
         source
