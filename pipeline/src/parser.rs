@@ -98,6 +98,11 @@ fn parse_in_place<'a>(
                  64-bit float"
             );
         }
+        if inside_string(error.error())
+            && let Some((message, position)) = serde_json_error(original)
+        {
+            return format!("{message} at byte {position} of the element");
+        }
         let kind = describe_error(&format!("{:?}", error.error()));
         match error.character() {
             Some(character) => format!(
@@ -109,6 +114,39 @@ fn parse_in_place<'a>(
     })?;
     merge_duplicate_keys(&mut value);
     Ok(value)
+}
+
+/// Checks whether simd-json reports the error at the start of the string or element rather
+/// than at the offending byte: errors in strings (control characters, invalid UTF-8 and
+/// escapes) and syntax errors.
+fn inside_string(error: &simd_json::ErrorType) -> bool {
+    use simd_json::ErrorType;
+    matches!(
+        error,
+        ErrorType::Syntax
+            | ErrorType::InvalidUtf8
+            | ErrorType::InvalidEscape
+            | ErrorType::InvalidUnicodeEscape
+            | ErrorType::InvalidUnicodeCodepoint
+    )
+}
+
+/// Returns serde_json's description and byte position of the first error in `element`, or
+/// `None` when serde_json reads it without error. serde_json reports a line and a column
+/// counted in bytes from 1.
+fn serde_json_error(element: &[u8]) -> Option<(String, usize)> {
+    let error = serde_json::from_slice::<serde_json::Value>(element).err()?;
+    let line_start: usize = element
+        .split_inclusive(|&byte| byte == b'\n')
+        .take(error.line().saturating_sub(1))
+        .map(<[u8]>::len)
+        .sum();
+    let position = (line_start + error.column()).saturating_sub(1);
+    let text = error.to_string();
+    let message = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(message, _)| message);
+    Some((message.to_owned(), position.min(element.len())))
 }
 
 fn invalid_json(origin: Origin, message: &str) -> Item<'static> {
@@ -443,6 +481,30 @@ mod tests {
         let mut other = Parser::new();
         let value = other.parse(br#"{"ab1c":1,"ab2c":2}"#).unwrap();
         assert_eq!(value.as_object().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn string_errors_name_the_byte() {
+        let cases: [(&[u8], &str); 4] = [
+            (
+                b"{\"ip\": \"192.0.2.4\", \"category\": \"raw \x01 control\"}",
+                "control character (\\u0000-\\u001F) found while parsing a string at byte 37",
+            ),
+            (
+                b"{\"ip\": \"192.0.2.4\",\n  \"category\": \"bad \xff here\"}",
+                "invalid unicode code point at byte 39",
+            ),
+            (b"{\"a\": \"\\q\"}", "invalid escape at byte 8"),
+            (
+                b"{\"a\": \"x\\ud800 y\"}",
+                "unexpected end of hex escape at byte 14",
+            ),
+        ];
+        for (text, expected) in cases {
+            let mut parser = Parser::new();
+            let error = parser.parse(text).unwrap_err();
+            assert!(error.starts_with(expected), "{error}");
+        }
     }
 
     #[test]
