@@ -72,7 +72,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Sink the indicators are delivered to.
+    /// Sink the indicators are delivered to. [default: file, or `sink` from the configuration
+    /// file]
     #[arg(long, value_enum, value_name = "SINK")]
     pub sink: Option<SinkKind>,
 
@@ -87,7 +88,8 @@ pub struct RunArgs {
     pub format: Option<feedpipe_sink_file::FileFormat>,
 
     /// Rejects file (JSONL: feed, file, byte offset, reason, original record).
-    /// [default: beside the output, <output stem>.rejects.jsonl; feedpipe-rejects.jsonl when the
+    /// [default: beside the output, <output stem>.rejects.jsonl, or null.rejects.jsonl and
+    /// threatconnect.rejects.jsonl there for those sinks; feedpipe-rejects.jsonl when the
     /// output is standard output or not a regular file]
     #[arg(long, value_name = "PATH")]
     pub rejects: Option<PathBuf>,

@@ -47,7 +47,8 @@ pub struct RunSection {
     pub output: Option<PathBuf>,
     /// File sink format; default `jsonl`.
     pub format: Option<FileFormat>,
-    /// Rejects file; default beside the output, `<output stem>.rejects.jsonl`.
+    /// Rejects file; default beside the output, `<output stem>.rejects.jsonl` for the file sink
+    /// and `null.rejects.jsonl` or `threatconnect.rejects.jsonl` for the other sinks.
     pub rejects: Option<PathBuf>,
     /// Path of the run summary as JSON; default none.
     pub summary_json: Option<PathBuf>,

@@ -87,7 +87,7 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
         .rejects
         .clone()
         .or_else(|| config.run.rejects.clone())
-        .unwrap_or_else(|| default_rejects(&output));
+        .unwrap_or_else(|| default_rejects(&output, sink));
     let summary_json = args
         .summary_json
         .clone()
@@ -105,16 +105,23 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
 
 /// Places the rejects file beside the output: `out/indicators.jsonl` gives
 /// `out/indicators.rejects.jsonl`. Standard output and other outputs that are not regular
-/// files, such as `/dev/null`, give `feedpipe-rejects.jsonl` in the working directory.
-fn default_rejects(output: &Path) -> PathBuf {
+/// files, such as `/dev/null`, give `feedpipe-rejects.jsonl` in the working directory. The
+/// null and ThreatConnect sinks write no output file, so their rejects file is named after the
+/// sink (`feedpipe-output/threatconnect.rejects.jsonl`), and such a run leaves the rejects of
+/// an earlier file-sink run alone.
+fn default_rejects(output: &Path, sink: SinkKind) -> PathBuf {
     let special = output.exists() && !output.is_file();
     if output.as_os_str() == "-" || special {
         return PathBuf::from("feedpipe-rejects.jsonl");
     }
-    let stem = output
-        .file_stem()
-        .and_then(|stem| stem.to_str())
-        .unwrap_or("indicators");
+    let stem = match sink {
+        SinkKind::File => output
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .unwrap_or("indicators"),
+        SinkKind::Null => "null",
+        SinkKind::Threatconnect => "threatconnect",
+    };
     output.with_file_name(format!("{stem}.rejects.jsonl"))
 }
 

@@ -1262,6 +1262,48 @@ fn stdin_with_feed_id() {
 }
 
 #[test]
+fn null_sink_keeps_file_sink_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("indicators.jsonl");
+    let output_arg = output.to_str().unwrap();
+    let feed = "examples/feeds/IP_Reputation_Data_Feed_261201_0900.json";
+
+    let first = feedpipe(&["run", feed, "--output", output_arg], None);
+    assert_eq!(first.status.code(), Some(0));
+    let file_rejects = read_jsonl(&dir.path().join("indicators.rejects.jsonl"));
+    assert_eq!(file_rejects.len(), 3);
+
+    // The null sink writes no output file, so its rejects go beside it under the sink's name.
+    let second = feedpipe(
+        &["run", feed, "--sink", "null", "--output", output_arg],
+        None,
+    );
+    assert_eq!(second.status.code(), Some(0));
+    let kept = read_jsonl(&dir.path().join("indicators.rejects.jsonl"));
+    assert_eq!(kept, file_rejects);
+    let null_rejects = read_jsonl(&dir.path().join("null.rejects.jsonl"));
+    assert_eq!(null_rejects.len(), 3);
+}
+
+#[test]
+fn stdin_zip_is_named() {
+    let input = std::fs::read(
+        repo_root()
+            .join(FEEDS)
+            .join("Demo_APT_URL_Data_Feed_261201_0900.zip"),
+    )
+    .unwrap();
+    let run = Run::with_stdin(&["-", "--feed", "Demo APT URL"], &input);
+    assert_eq!(run.status, 3, "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("zip archive"), "stderr: {}", run.stderr);
+    assert!(
+        run.stderr.contains("name the .zip file"),
+        "stderr: {}",
+        run.stderr
+    );
+}
+
+#[test]
 fn stdin_gzip_is_decompressed() {
     let plain = std::fs::read(
         repo_root()

@@ -29,6 +29,11 @@ pub enum SourceError {
     UnknownFeedName { name: String, known: String },
     #[error("reading standard input ('-') needs --feed NAME|ID")]
     StdinNeedsFeed,
+    #[error(
+        "standard input holds a zip archive, but '-' reads plain or gzip JSON only; \
+         name the .zip file instead"
+    )]
+    StdinZip,
     #[error("{path} holds {count} files; a feed archive must hold exactly one feed file")]
     ZipEntries { path: String, count: usize },
     #[error("cannot open zip archive {path}: {message}")]
@@ -85,11 +90,16 @@ impl FeedSource {
                 Ok(read(&mut entry))
             }
             Container::Stdin => {
+                // NOTE: the first Ctrl-C or SIGTERM does not interrupt a read that waits for
+                // standard input. The run stops once the next input or the end of it arrives.
                 let mut stdin = io::stdin();
                 let head = read_head(&mut stdin).map_err(|source| SourceError::Io {
                     path: "standard input".to_owned(),
                     source,
                 })?;
+                if head.starts_with(b"PK") {
+                    return Err(SourceError::StdinZip);
+                }
                 let mut whole = io::Cursor::new(head.clone()).chain(stdin);
                 if head.starts_with(&GZIP_MAGIC) {
                     Ok(read(&mut MultiGzDecoder::new(BufReader::new(whole))))
