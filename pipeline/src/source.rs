@@ -40,7 +40,7 @@ pub enum SourceError {
     Zip { path: String, message: String },
     #[error("{path} is not a feed file: expected .json, .json.gz or .zip")]
     UnsupportedFile { path: String },
-    #[error("feed file {path} not found")]
+    #[error("feed file or directory {path} not found")]
     NotFound { path: String },
     #[error("directory {path} holds no feed files (.json, .json.gz or .zip)")]
     EmptyDirectory { path: String },
@@ -470,7 +470,7 @@ mod tests {
         let error = resolve(&[PathBuf::from("/nonexistent/feed.json")], None).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "feed file /nonexistent/feed.json not found"
+            "feed file or directory /nonexistent/feed.json not found"
         );
     }
 
