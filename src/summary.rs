@@ -52,6 +52,9 @@ impl Report {
             for (reason, count) in &source.filtered_by_reason {
                 let _ = writeln!(out, "    filtered {count:>8}  {reason}");
             }
+            if let Some(note) = &source.note {
+                let _ = writeln!(out, "    note: {note}");
+            }
             if let Some(error) = &source.error {
                 let _ = writeln!(out, "    stopped early: {error}");
             }

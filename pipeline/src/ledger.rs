@@ -49,6 +49,10 @@ pub struct SourceSummary {
     /// Set when the source stopped early (broken file); the counts cover what came before.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The reason the source was read in an unusual way, such as a superseded feed read because
+    /// the feed that supersedes it stopped early.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl SourceSummary {
@@ -211,6 +215,12 @@ impl Ledger {
     pub fn set_error(&self, feed: &'static FeedSpec, source: &Arc<str>, message: String) {
         let mut inner = self.lock();
         inner.entry(feed, source).error = Some(message);
+    }
+
+    /// Records a note on how a source was read, shown with its summary row.
+    pub fn set_note(&self, feed: &'static FeedSpec, source: &Arc<str>, note: String) {
+        let mut inner = self.lock();
+        inner.entry(feed, source).note = Some(note);
     }
 
     /// Stores a sink figure for the summary.

@@ -135,6 +135,8 @@ impl Runner {
                     superseded_by = winner.name,
                     "Reading feed after all: the feed that supersedes it ended early."
                 );
+                let note = format!("read because {} stopped early", winner.name);
+                self.ledger.set_note(source.feed, &source.name, note);
             }
             let result = match winner.filter(|winner| !broken.contains(&winner.prefix)) {
                 Some(winner) => self.count_superseded(source, winner).await,
@@ -929,6 +931,7 @@ mod tests {
         assert_eq!(exact.delivered, 18);
         let ordinary = &summary.sources[1];
         assert_eq!(ordinary.feed, "Malicious URL");
+        assert!(ordinary.note.is_none());
         assert_eq!(ordinary.read, 30);
         assert_eq!(ordinary.filtered, 30);
         assert_eq!(
@@ -967,6 +970,10 @@ mod tests {
         assert!(exact.error.is_some());
         let ordinary = &summary.sources[1];
         assert_eq!(ordinary.feed, "Malicious URL");
+        assert_eq!(
+            ordinary.note.as_deref(),
+            Some("read because Malicious URL Exact stopped early")
+        );
         assert_eq!(ordinary.read, 30);
         assert_eq!(ordinary.filtered, 0);
         assert_eq!(ordinary.delivered, 27);
