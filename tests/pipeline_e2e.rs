@@ -2090,6 +2090,69 @@ fn sigterm_finishes_with_balanced_counts() {
     stop_with_signal("-TERM");
 }
 
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_a_run_waiting_on_stdin() {
+    let dir = TempDir::new().unwrap();
+    let summary = dir.path().join("summary.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_feedpipe"))
+        .args([
+            "run",
+            "-",
+            "--feed",
+            "IP Reputation",
+            "--sink",
+            "null",
+            "--rejects",
+            dir.path().join("rejects.jsonl").to_str().unwrap(),
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Part of a feed, then no more input: the pipe stays open until the run has ended.
+    let mut input = child.stdin.take().unwrap();
+    let records: Vec<String> = (0..2000)
+        .map(|index| {
+            format!(
+                r#"{{"ip":"198.51.100.{}","category":"malware"}}"#,
+                index % 250
+            )
+        })
+        .collect();
+    std::io::Write::write_all(&mut input, format!("[{}", records.join(",")).as_bytes()).unwrap();
+    std::io::Write::flush(&mut input).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let signalled = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the run still waits for standard input 20 s after SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    drop(input);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let summary: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_accounting(&summary);
+    assert_eq!(summary["read"], 2000, "{stderr}");
+    assert_eq!(summary["delivered"], 2000, "{stderr}");
+}
+
 /// Sends `signal` to a run shortly after it starts and checks that it stops cleanly.
 #[cfg(unix)]
 fn stop_with_signal(signal: &str) {

@@ -381,7 +381,7 @@ impl Worker {
         permits: &SyncSender<()>,
         out: &mpsc::UnboundedSender<Numbered<Vec<Delivery>>>,
     ) -> Result<(), String> {
-        let opened = self.source.with_reader(|reader| {
+        let opened = self.source.with_reader_until(Some(&self.stop), |reader| {
             let shared = Mutex::new(SharedReader {
                 splitter: Splitter::new(reader, self.config.splitter),
                 next: 0,

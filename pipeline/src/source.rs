@@ -5,7 +5,9 @@
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
 
 use flate2::read::MultiGzDecoder;
 
@@ -71,6 +73,17 @@ impl FeedSource {
         &self,
         read: impl FnOnce(&mut (dyn Read + Send)) -> T,
     ) -> Result<T, SourceError> {
+        self.with_reader_until(None, read)
+    }
+
+    /// Does what [`FeedSource::with_reader`] does, except that a read from standard input that
+    /// waits for input fails once `stop` is set, so that an interrupted run need not wait for
+    /// more input.
+    pub fn with_reader_until<T>(
+        &self,
+        stop: Option<&Arc<AtomicBool>>,
+        read: impl FnOnce(&mut (dyn Read + Send)) -> T,
+    ) -> Result<T, SourceError> {
         match &self.container {
             Container::Plain(path) => {
                 let mut file = open(path)?;
@@ -90,13 +103,12 @@ impl FeedSource {
                 Ok(read(&mut entry))
             }
             Container::Stdin => {
-                // NOTE: the first Ctrl-C or SIGTERM does not interrupt a read that waits for
-                // standard input. The run stops once the next input or the end of it arrives.
-                let mut stdin = io::stdin();
-                let head = read_head(&mut stdin).map_err(|source| SourceError::Io {
+                let stdin_error = |source| SourceError::Io {
                     path: "standard input".to_owned(),
                     source,
-                })?;
+                };
+                let mut stdin = StdinChunks::start(stop.cloned()).map_err(stdin_error)?;
+                let head = read_head(&mut stdin).map_err(stdin_error)?;
                 if head.starts_with(b"PK") {
                     return Err(SourceError::StdinZip);
                 }
@@ -108,6 +120,87 @@ impl FeedSource {
                 }
             }
         }
+    }
+}
+
+/// Bytes per read of standard input.
+const STDIN_CHUNK_BYTES: usize = 256 * 1024;
+
+/// Chunks of standard input read ahead, at most.
+const STDIN_CHUNKS_AHEAD: usize = 4;
+
+/// How often a read waiting for standard input checks whether the run was stopped.
+const STDIN_STOP_POLL: Duration = Duration::from_millis(100);
+
+/// Standard input, read on a thread of its own, so that a reader waiting for input can give up
+/// when the run is stopped. A blocked read of standard input cannot be cancelled, so the thread
+/// is left waiting and ends with the process.
+struct StdinChunks {
+    chunks: mpsc::Receiver<io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    at: usize,
+    stop: Option<Arc<AtomicBool>>,
+}
+
+impl StdinChunks {
+    fn start(stop: Option<Arc<AtomicBool>>) -> io::Result<Self> {
+        let (sender, chunks) = mpsc::sync_channel(STDIN_CHUNKS_AHEAD);
+        std::thread::Builder::new()
+            .name("stdin".to_owned())
+            .spawn(move || {
+                let mut stdin = io::stdin();
+                loop {
+                    let mut chunk = vec![0; STDIN_CHUNK_BYTES];
+                    let result = match stdin.read(&mut chunk) {
+                        Ok(0) => return,
+                        Ok(read) => {
+                            chunk.truncate(read);
+                            Ok(chunk)
+                        }
+                        Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(error) => Err(error),
+                    };
+                    let failed = result.is_err();
+                    if sender.send(result).is_err() || failed {
+                        return;
+                    }
+                }
+            })?;
+        Ok(StdinChunks {
+            chunks,
+            current: Vec::new(),
+            at: 0,
+            stop,
+        })
+    }
+}
+
+impl Read for StdinChunks {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.current.len() {
+            match self.chunks.recv_timeout(STDIN_STOP_POLL) {
+                Ok(chunk) => {
+                    self.current = chunk?;
+                    self.at = 0;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let stopped = self
+                        .stop
+                        .as_ref()
+                        .is_some_and(|stop| stop.load(Ordering::Relaxed));
+                    if stopped {
+                        return Err(io::Error::other(
+                            "the run was stopped while waiting for more input",
+                        ));
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(0),
+            }
+        }
+        let count = (self.current.len() - self.at).min(buf.len());
+        buf[..count].copy_from_slice(&self.current[self.at..self.at + count]);
+        self.at += count;
+        Ok(count)
     }
 }
 
