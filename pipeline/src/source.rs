@@ -177,23 +177,30 @@ impl StdinChunks {
 
 impl Read for StdinChunks {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // Checked on every read, because input that keeps trickling in would otherwise keep a
+        // stopped run reading until its batch is full.
+        let stopped = || {
+            self.stop
+                .as_ref()
+                .is_some_and(|stop| stop.load(Ordering::Relaxed))
+        };
+        if stopped() {
+            return Err(io::Error::other(
+                "the run was stopped while reading more input",
+            ));
+        }
         while self.at == self.current.len() {
             match self.chunks.recv_timeout(STDIN_STOP_POLL) {
                 Ok(chunk) => {
                     self.current = chunk?;
                     self.at = 0;
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    let stopped = self
-                        .stop
-                        .as_ref()
-                        .is_some_and(|stop| stop.load(Ordering::Relaxed));
-                    if stopped {
-                        return Err(io::Error::other(
-                            "the run was stopped while waiting for more input",
-                        ));
-                    }
+                Err(mpsc::RecvTimeoutError::Timeout) if stopped() => {
+                    return Err(io::Error::other(
+                        "the run was stopped while waiting for more input",
+                    ));
                 }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(0),
             }
         }
