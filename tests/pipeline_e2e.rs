@@ -1304,6 +1304,44 @@ fn stdin_zip_is_named() {
 }
 
 #[test]
+fn gzip_with_trailing_bytes_names_the_gzip_stream() {
+    let plain = std::fs::read(
+        repo_root()
+            .join(FEEDS)
+            .join("IP_Reputation_Data_Feed_261201_0900.json"),
+    )
+    .unwrap();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&plain).unwrap();
+    let mut input = encoder.finish().unwrap();
+    input.extend_from_slice(b"garbage\n");
+    let dir = TempDir::new().unwrap();
+    let feed = dir
+        .path()
+        .join("IP_Reputation_Data_Feed_261201_0900.json.gz");
+    std::fs::write(&feed, input).unwrap();
+
+    let output = feedpipe(
+        &[
+            "run",
+            feed.to_str().unwrap(),
+            "--sink",
+            "null",
+            "--rejects",
+            dir.path().join("rejects.jsonl").to_str().unwrap(),
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("gzip stream:"), "{stderr}");
+    assert!(
+        stderr.contains("followed by bytes that are not gzip"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn stdin_gzip_is_decompressed() {
     let plain = std::fs::read(
         repo_root()

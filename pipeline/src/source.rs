@@ -90,7 +90,7 @@ impl FeedSource {
                 Ok(read(&mut file))
             }
             Container::Gzip(path) => {
-                let mut decoder = MultiGzDecoder::new(BufReader::new(open(path)?));
+                let mut decoder = GzipReader(MultiGzDecoder::new(BufReader::new(open(path)?)));
                 Ok(read(&mut decoder))
             }
             Container::Zip(path) => {
@@ -114,12 +114,31 @@ impl FeedSource {
                 }
                 let mut whole = io::Cursor::new(head.clone()).chain(stdin);
                 if head.starts_with(&GZIP_MAGIC) {
-                    Ok(read(&mut MultiGzDecoder::new(BufReader::new(whole))))
+                    Ok(read(&mut GzipReader(MultiGzDecoder::new(BufReader::new(
+                        whole,
+                    )))))
                 } else {
                     Ok(read(&mut whole))
                 }
             }
         }
+    }
+}
+
+/// A gzip decoder whose errors say that they come from the gzip stream. flate2 reports a stream
+/// cut short, or followed by bytes that are not gzip, as an unexpected end of file.
+struct GzipReader<R>(MultiGzDecoder<R>);
+
+impl<R: Read> Read for GzipReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|error| {
+            let hint = if error.kind() == io::ErrorKind::UnexpectedEof {
+                " (the gzip data is cut short or followed by bytes that are not gzip)"
+            } else {
+                ""
+            };
+            io::Error::new(error.kind(), format!("gzip stream: {error}{hint}"))
+        })
     }
 }
 
