@@ -125,7 +125,7 @@ impl FeedSource {
     }
 }
 
-/// A gzip decoder whose errors say that they come from the gzip stream. flate2 reports a stream
+/// A gzip decoder whose errors name the gzip stream as their cause. flate2 reports a stream
 /// cut short, or followed by bytes that are not gzip, as an unexpected end of file.
 struct GzipReader<R>(MultiGzDecoder<R>);
 
