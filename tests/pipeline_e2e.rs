@@ -1441,6 +1441,11 @@ fn truncated_feed_stops_with_offset() {
         "the third element starts at byte 362"
     );
     assert!(run.stderr.contains("byte 402"), "stderr: {}", run.stderr);
+    assert!(
+        run.stderr.contains("element that starts at byte 362"),
+        "stderr: {}",
+        run.stderr
+    );
     assert!(run.stderr.contains("truncated"), "stderr: {}", run.stderr);
     assert_eq!(run.summaries(), ["192.0.2.11", "192.0.2.12"]);
     let source = &run.summary["sources"][0];

@@ -72,6 +72,21 @@ pub enum SplitError {
          (no closing ']')"
     )]
     Truncated { offset: u64 },
+    #[error(
+        "the feed ends at byte {offset} inside {place}the element that starts at byte \
+         {element}: the file is truncated, or {cause}",
+        place = if *in_string { "a string of " } else { "" },
+        cause = if *in_string {
+            "a string in that element is not closed"
+        } else {
+            "that element is not closed"
+        }
+    )]
+    TruncatedElement {
+        offset: u64,
+        element: u64,
+        in_string: bool,
+    },
     #[error("unexpected {found} at byte {offset} after the closing ']' of the top-level array")]
     TrailingData { offset: u64, found: String },
     #[error("unexpected {found} at byte {offset}: expected {expected}")]
@@ -90,6 +105,7 @@ impl SplitError {
             SplitError::Io { offset, .. }
             | SplitError::NotAnArray { offset, .. }
             | SplitError::Truncated { offset }
+            | SplitError::TruncatedElement { offset, .. }
             | SplitError::TrailingData { offset, .. }
             | SplitError::Unexpected { offset, .. } => Some(*offset),
         }
@@ -307,7 +323,11 @@ impl<R: Read> Splitter<R> {
                     let end = self.buf.len();
                     return Ok(Some(self.finish_element(end)));
                 }
-                return Err(self.truncated());
+                return Err(SplitError::TruncatedElement {
+                    offset: self.offset_at(self.buf.len()),
+                    element: self.element.offset,
+                    in_string: self.element.in_string,
+                });
             }
             self.check_oversized();
             let keep = if self.element.oversized.is_some() {
@@ -615,9 +635,41 @@ mod tests {
         let (frames, error) = split(text);
         assert_eq!(elements(&frames), [(1, r#"{"a":1}"#.to_owned())]);
         match error {
-            Some(SplitError::Truncated { offset }) => assert_eq!(offset, text.len() as u64),
+            Some(SplitError::TruncatedElement {
+                offset,
+                element,
+                in_string,
+            }) => {
+                assert_eq!(offset, text.len() as u64);
+                assert_eq!(element, 9);
+                assert!(!in_string);
+            }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn unclosed_string_names_its_element() {
+        let text = r#"[{"a":1},{"ip":"1.2.3.4","c":"abc}]"#;
+        let (frames, error) = split(text);
+        assert_eq!(frames.len(), 1);
+        let error = error.expect("an error");
+        assert!(
+            matches!(
+                error,
+                SplitError::TruncatedElement {
+                    element: 9,
+                    in_string: true,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "the feed ends at byte 35 inside a string of the element that starts at byte 9: the \
+             file is truncated, or a string in that element is not closed"
+        );
     }
 
     #[test]
@@ -728,7 +780,14 @@ mod tests {
         let text = format!(r#"[{{"a":1}},{{"pad":"{}"#, "z".repeat(500));
         let (frames, error) = split_with(text.as_bytes(), 16, 100);
         assert_eq!(frames.len(), 1);
-        assert!(matches!(error, Some(SplitError::Truncated { .. })));
+        assert!(matches!(
+            error,
+            Some(SplitError::TruncatedElement {
+                element: 9,
+                in_string: true,
+                ..
+            })
+        ));
     }
 
     #[test]
