@@ -142,11 +142,22 @@ fn serde_json_error(element: &[u8]) -> Option<(String, usize)> {
         .map(<[u8]>::len)
         .sum();
     let position = (line_start + error.column()).saturating_sub(1);
+    let position = position.min(element.len());
     let text = error.to_string();
     let message = text
         .rsplit_once(" at line ")
         .map_or(text.as_str(), |(message, _)| message);
-    Some((message.to_owned(), position.min(element.len())))
+    // serde_json names a bad `\u` escape where it stopped reading, up to six bytes past the
+    // escape, and calls any unpaired surrogate a leading one. The escape itself is named here.
+    if message.contains("escape") || message.contains("surrogate") {
+        let searched = &element[position.saturating_sub(6)..(position + 1).min(element.len())];
+        if let Some(at) = searched.windows(2).rposition(|pair| pair == b"\\u") {
+            let message =
+                "invalid \\u escape: not four hex digits, or a surrogate without its pair";
+            return Some((message.to_owned(), position.saturating_sub(6) + at));
+        }
+    }
+    Some((message.to_owned(), position))
 }
 
 fn invalid_json(origin: Origin, message: &str) -> Item<'static> {
@@ -485,7 +496,7 @@ mod tests {
 
     #[test]
     fn string_errors_name_the_byte() {
-        let cases: [(&[u8], &str); 4] = [
+        let cases: [(&[u8], &str); 6] = [
             (
                 b"{\"ip\": \"192.0.2.4\", \"category\": \"raw \x01 control\"}",
                 "control character (\\u0000-\\u001F) found while parsing a string at byte 37",
@@ -496,8 +507,16 @@ mod tests {
             ),
             (b"{\"a\": \"\\q\"}", "invalid escape at byte 8"),
             (
+                b"{\"a\": \"x\\udc00\"}",
+                "invalid \\u escape: not four hex digits, or a surrogate without its pair at byte 8",
+            ),
+            (
+                b"{\"a\": \"x\\u12G4\"}",
+                "invalid \\u escape: not four hex digits, or a surrogate without its pair at byte 8",
+            ),
+            (
                 b"{\"a\": \"x\\ud800 y\"}",
-                "unexpected end of hex escape at byte 14",
+                "invalid \\u escape: not four hex digits, or a surrogate without its pair at byte 8",
             ),
         ];
         for (text, expected) in cases {
