@@ -374,9 +374,19 @@ fn check_outputs(
             std::fs::create_dir_all(parent)
                 .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
         }
-        std::fs::File::create(path).map_err(|error| {
-            format!("cannot create the summary file {}: {error}", path.display())
-        })?;
+        // Opened without truncating, and removed again when it is new, so that a run that
+        // quits at once leaves neither an empty summary nor an emptied earlier one.
+        let existed = path.exists();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|error| {
+                format!("cannot create the summary file {}: {error}", path.display())
+            })?;
+        if !existed {
+            let _ = std::fs::remove_file(path);
+        }
     }
     Ok(())
 }

@@ -1342,6 +1342,36 @@ fn gzip_with_trailing_bytes_names_the_gzip_stream() {
 }
 
 #[test]
+fn early_exit_leaves_summary_file_alone() {
+    // The ThreatConnect sink without an API URL fails after the outputs are checked.
+    let dir = tempfile::tempdir().unwrap();
+    let earlier = dir.path().join("earlier.json");
+    std::fs::write(&earlier, "{\"earlier\": true}").unwrap();
+    let fresh = dir.path().join("fresh.json");
+    for summary in [&earlier, &fresh] {
+        let output = feedpipe(
+            &[
+                "run",
+                "examples/feeds/APT_IP_Data_Feed_261201_0900.json",
+                "--sink",
+                "threatconnect",
+                "--rejects",
+                dir.path().join("rejects.jsonl").to_str().unwrap(),
+                "--summary-json",
+                summary.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(output.status.code(), Some(2));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&earlier).unwrap(),
+        "{\"earlier\": true}"
+    );
+    assert!(!fresh.exists(), "no empty summary file is left");
+}
+
+#[test]
 fn stdin_gzip_is_decompressed() {
     let plain = std::fs::read(
         repo_root()
