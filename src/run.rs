@@ -88,6 +88,13 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
         .clone()
         .or_else(|| config.run.rejects.clone())
         .unwrap_or_else(|| default_rejects(&output, sink));
+    if rejects.as_os_str() == "-" {
+        return Err(
+            "the rejects file cannot be standard output ('-'): name a file, such as \
+             --rejects rejects.jsonl"
+                .to_owned(),
+        );
+    }
     let summary_json = args
         .summary_json
         .clone()

@@ -1342,6 +1342,15 @@ fn gzip_with_trailing_bytes_names_the_gzip_stream() {
 }
 
 #[test]
+fn rejects_to_stdout_is_a_usage_error() {
+    let output = feedpipe(&["run", FEEDS, "--sink", "null", "--rejects", "-"], None);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot be standard output"), "{stderr}");
+    assert!(!repo_root().join("-").exists());
+}
+
+#[test]
 fn early_exit_leaves_summary_file_alone() {
     // The ThreatConnect sink without an API URL fails after the outputs are checked.
     let dir = tempfile::tempdir().unwrap();
