@@ -233,11 +233,15 @@ impl Read for StdinChunks {
 /// The first two bytes of every gzip stream.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Reads up to two bytes, fewer only at the end of the input, so that a gzip stream on standard
-/// input is recognised from its first two bytes however the pipe splits its first write.
+/// Reads the first byte of the input, and a second one when the first may start a gzip stream
+/// or a zip archive, so that both are recognised however the pipe splits its first write. Fewer
+/// bytes come back only at the end of the input.
 fn read_head(input: &mut impl Read) -> io::Result<Vec<u8>> {
-    let mut head = Vec::with_capacity(GZIP_MAGIC.len());
-    input.take(GZIP_MAGIC.len() as u64).read_to_end(&mut head)?;
+    let mut head = Vec::with_capacity(2);
+    input.take(1).read_to_end(&mut head)?;
+    if matches!(head.first(), Some(&byte) if byte == GZIP_MAGIC[0] || byte == b'P') {
+        input.take(1).read_to_end(&mut head)?;
+    }
     Ok(head)
 }
 
@@ -508,8 +512,14 @@ mod tests {
         input.read_to_end(&mut rest).unwrap();
         assert_eq!(rest, [0x08]);
 
-        let mut short = Trickle([b'['].into_iter().collect());
-        assert_eq!(read_head(&mut short).unwrap(), b"[");
+        let mut short = Trickle([0x1f].into_iter().collect());
+        assert_eq!(read_head(&mut short).unwrap(), [0x1f]);
+        // JSON can start neither a gzip stream nor a zip archive, so one byte is enough.
+        let mut json = Trickle(b"[{".iter().copied().collect());
+        assert_eq!(read_head(&mut json).unwrap(), b"[");
+        let mut rest = Vec::new();
+        json.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"{");
         let mut empty = Trickle(Default::default());
         assert!(read_head(&mut empty).unwrap().is_empty());
     }
