@@ -89,8 +89,8 @@ pub struct RunArgs {
 
     /// Rejects file (JSONL: feed, file, byte offset, reason, original record).
     /// [default: beside the output, <output stem>.rejects.jsonl, or null.rejects.jsonl and
-    /// threatconnect.rejects.jsonl there for those sinks; feedpipe-rejects.jsonl when the
-    /// output is standard output or not a regular file]
+    /// threatconnect.rejects.jsonl there for those sinks; when the output is standard output or
+    /// not a regular file, feedpipe-rejects.jsonl (or the sink's name) in the working directory]
     #[arg(long, value_name = "PATH")]
     pub rejects: Option<PathBuf>,
 

@@ -110,18 +110,19 @@ fn settings(args: &RunArgs) -> Result<Settings, String> {
     })
 }
 
-/// Places the rejects file beside the output: `out/indicators.jsonl` gives
-/// `out/indicators.rejects.jsonl`. Standard output and other outputs that are not regular
-/// files, such as `/dev/null`, give `feedpipe-rejects.jsonl` in the working directory. The
-/// null and ThreatConnect sinks write no output file, so their rejects file is named after the
-/// sink (`feedpipe-output/threatconnect.rejects.jsonl`), and such a run leaves the rejects of
-/// an earlier file-sink run alone.
+/// Returns the default rejects file. For the file sink it sits beside the output:
+/// `out/indicators.jsonl` gives `out/indicators.rejects.jsonl`, and standard output and other
+/// outputs that are not regular files, such as `/dev/null`, give `feedpipe-rejects.jsonl` in
+/// the working directory. The null and ThreatConnect sinks write no output file, so their
+/// rejects file is named after the sink (`feedpipe-output/threatconnect.rejects.jsonl`, or
+/// `threatconnect.rejects.jsonl` in the working directory when the output is not a regular
+/// file) and never replaces a file sink's.
 fn default_rejects(output: &Path, sink: SinkKind) -> PathBuf {
     let special = output.exists() && !output.is_file();
-    if output.as_os_str() == "-" || special {
-        return PathBuf::from("feedpipe-rejects.jsonl");
-    }
     let stem = match sink {
+        SinkKind::File if output.as_os_str() == "-" || special => {
+            return PathBuf::from("feedpipe-rejects.jsonl");
+        }
         SinkKind::File => output
             .file_stem()
             .and_then(|stem| stem.to_str())
@@ -129,7 +130,11 @@ fn default_rejects(output: &Path, sink: SinkKind) -> PathBuf {
         SinkKind::Null => "null",
         SinkKind::Threatconnect => "threatconnect",
     };
-    output.with_file_name(format!("{stem}.rejects.jsonl"))
+    let name = format!("{stem}.rejects.jsonl");
+    if output.as_os_str() == "-" || special {
+        return PathBuf::from(name);
+    }
+    output.with_file_name(name)
 }
 
 async fn execute(args: &RunArgs, settings: Settings) -> ExitCode {
@@ -414,5 +419,43 @@ fn absolute(path: &Path) -> PathBuf {
     match path.file_name() {
         Some(name) => parent.join(name),
         None => parent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_rejects_per_sink() {
+        let output = Path::new("out/indicators.jsonl");
+        let cases = [
+            (output, SinkKind::File, "out/indicators.rejects.jsonl"),
+            (output, SinkKind::Null, "out/null.rejects.jsonl"),
+            (
+                output,
+                SinkKind::Threatconnect,
+                "out/threatconnect.rejects.jsonl",
+            ),
+            (Path::new("-"), SinkKind::File, "feedpipe-rejects.jsonl"),
+            (Path::new("-"), SinkKind::Null, "null.rejects.jsonl"),
+            (
+                Path::new("/dev/null"),
+                SinkKind::File,
+                "feedpipe-rejects.jsonl",
+            ),
+            (
+                Path::new("/dev/null"),
+                SinkKind::Threatconnect,
+                "threatconnect.rejects.jsonl",
+            ),
+        ];
+        for (output, sink, expected) in cases {
+            assert_eq!(
+                default_rejects(output, sink),
+                PathBuf::from(expected),
+                "{output:?} {sink:?}"
+            );
+        }
     }
 }
