@@ -1279,8 +1279,8 @@ fn null_sink_keeps_file_sink_rejects() {
         None,
     );
     assert_eq!(second.status.code(), Some(0));
-    let kept = read_jsonl(&dir.path().join("indicators.rejects.jsonl"));
-    assert_eq!(kept, file_rejects);
+    let file_rejects_after = read_jsonl(&dir.path().join("indicators.rejects.jsonl"));
+    assert_eq!(file_rejects_after, file_rejects);
     let null_rejects = read_jsonl(&dir.path().join("null.rejects.jsonl"));
     assert_eq!(null_rejects.len(), 3);
 }
@@ -1303,8 +1303,8 @@ fn stdin_zip_is_named() {
     );
 }
 
-#[test]
-fn gzip_with_trailing_bytes_names_the_gzip_stream() {
+/// Returns the IP Reputation sample feed compressed with gzip.
+fn gzip_sample_feed() -> Vec<u8> {
     let plain = std::fs::read(
         repo_root()
             .join(FEEDS)
@@ -1313,7 +1313,12 @@ fn gzip_with_trailing_bytes_names_the_gzip_stream() {
     .unwrap();
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(&plain).unwrap();
-    let mut input = encoder.finish().unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn gzip_with_trailing_bytes_names_the_gzip_stream() {
+    let mut input = gzip_sample_feed();
     input.extend_from_slice(b"garbage\n");
     let dir = TempDir::new().unwrap();
     let feed = dir
@@ -1382,15 +1387,7 @@ fn early_exit_leaves_summary_file_alone() {
 
 #[test]
 fn stdin_gzip_is_decompressed() {
-    let plain = std::fs::read(
-        repo_root()
-            .join(FEEDS)
-            .join("IP_Reputation_Data_Feed_261201_0900.json"),
-    )
-    .unwrap();
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut encoder, &plain).unwrap();
-    let input = encoder.finish().unwrap();
+    let input = gzip_sample_feed();
 
     let run = Run::with_stdin(&["-", "--feed", "IP Reputation"], &input);
     assert_eq!(run.status, 0, "stderr: {}", run.stderr);

@@ -218,6 +218,17 @@ mod tests {
         serde_json::to_string(indicator).unwrap()
     }
 
+    /// Checks that [`write_str`] writes `text` as serde_json does.
+    fn assert_written_as_serde_json(text: &str) {
+        let mut out = Vec::new();
+        write_str(&mut out, text);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            serde_json::to_string(text).unwrap(),
+            "{text:?}"
+        );
+    }
+
     fn ours(indicator: &Indicator) -> String {
         let mut out = Vec::new();
         write_indicator(&mut out, indicator);
@@ -255,13 +266,7 @@ mod tests {
         }
 
         for text in samples {
-            let mut out = Vec::new();
-            write_str(&mut out, &text);
-            assert_eq!(
-                String::from_utf8(out).unwrap(),
-                serde_json::to_string(&text).unwrap(),
-                "{text:?}"
-            );
+            assert_written_as_serde_json(&text);
         }
     }
 
@@ -295,13 +300,7 @@ mod tests {
             let text: String = (0..length)
                 .map(|index| char::from(alphabet[(state >> (3 * index % 57)) as usize & 7]))
                 .collect();
-            let mut out = Vec::new();
-            write_str(&mut out, &text);
-            assert_eq!(
-                String::from_utf8(out).unwrap(),
-                serde_json::to_string(&text).unwrap(),
-                "{text:?}"
-            );
+            assert_written_as_serde_json(&text);
         }
     }
 

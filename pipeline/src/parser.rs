@@ -332,6 +332,12 @@ mod tests {
     use super::*;
     use crate::catalog::FEEDS;
 
+    /// Returns the keys of an object value in order.
+    fn object_keys<'a>(value: &'a Value<'_>) -> Vec<&'a str> {
+        let object = value.as_object().expect("an object");
+        object.keys().map(|key| key.as_ref()).collect()
+    }
+
     #[test]
     fn parses_and_keeps_unknown_fields() {
         let mut parser = Parser::new();
@@ -340,13 +346,7 @@ mod tests {
             .unwrap();
         assert_eq!(value.get_str("ip"), Some("192.0.2.1"));
         assert_eq!(value.get_str("stolen_data_type"), Some("email_address"));
-        let keys: Vec<&str> = value
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(|key| key.as_ref())
-            .collect();
-        assert_eq!(keys, ["ip", "stolen_data_type", "n"]);
+        assert_eq!(object_keys(&value), ["ip", "stolen_data_type", "n"]);
     }
 
     #[test]
@@ -443,9 +443,7 @@ mod tests {
         let value = parser
             .parse(br#"{"a":1,"b":{"x":1,"x":2},"a":3,"c":[{"y":1,"y":"z"}]}"#)
             .unwrap();
-        let object = value.as_object().unwrap();
-        let keys: Vec<&str> = object.keys().map(|key| key.as_ref()).collect();
-        assert_eq!(keys, ["a", "b", "c"]);
+        assert_eq!(object_keys(&value), ["a", "b", "c"]);
         assert_eq!(value.get_u64("a"), Some(3));
         assert_eq!(value.get("b").and_then(|b| b.get_u64("x")), Some(2));
         let element = &value.get("c").and_then(|c| c.as_array()).unwrap()[0];
@@ -480,13 +478,7 @@ mod tests {
         // Keys of the same length are compared, and different ones are kept.
         let mut parser = Parser::new();
         let value = parser.parse(br#"{"ab1c":1,"ab2c":2,"ab1c":3}"#).unwrap();
-        let keys: Vec<&str> = value
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(|key| key.as_ref())
-            .collect();
-        assert_eq!(keys, ["ab1c", "ab2c"]);
+        assert_eq!(object_keys(&value), ["ab1c", "ab2c"]);
         assert_eq!(value.get_u64("ab1c"), Some(3));
         assert_eq!(value.get_u64("ab2c"), Some(2));
         let mut other = Parser::new();

@@ -127,18 +127,20 @@ impl Runner {
             tracing::info!(feed = source.feed.name, source = %source.name, "Reading feed.");
             // Registers the source, so that a feed without records still gets its summary row.
             self.ledger.add_read(source.feed, &source.name, 0);
-            let winner = superseded_by[index];
-            if let Some(winner) = winner.filter(|winner| broken.contains(&winner.prefix)) {
+            // The feed that supersedes this one, unless it stopped early.
+            let mut winner = superseded_by[index];
+            if let Some(broken_winner) = winner.filter(|winner| broken.contains(&winner.prefix)) {
+                winner = None;
                 tracing::warn!(
                     feed = source.feed.name,
                     source = %source.name,
-                    superseded_by = winner.name,
+                    superseded_by = broken_winner.name,
                     "Reading feed after all: the feed that supersedes it ended early."
                 );
-                let note = format!("read because {} stopped early", winner.name);
+                let note = format!("read because {} stopped early", broken_winner.name);
                 self.ledger.set_note(source.feed, &source.name, note);
             }
-            let result = match winner.filter(|winner| !broken.contains(&winner.prefix)) {
+            let result = match winner {
                 Some(winner) => self.count_superseded(source, winner).await,
                 None => match self.run_source(source, sink).await {
                     Ok(result) => result,

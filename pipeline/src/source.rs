@@ -76,9 +76,8 @@ impl FeedSource {
         self.with_reader_until(None, read)
     }
 
-    /// Does what [`FeedSource::with_reader`] does, except that a read from standard input that
-    /// waits for input fails once `stop` is set, so that an interrupted run need not wait for
-    /// more input.
+    /// Opens the source as [`FeedSource::with_reader`] does, but a read of standard input fails
+    /// once `stop` is set, so that an interrupted run does not wait for more input.
     pub fn with_reader_until<T>(
         &self,
         stop: Option<&Arc<AtomicBool>>,
@@ -145,7 +144,7 @@ impl<R: Read> Read for GzipReader<R> {
 /// Bytes per read of standard input.
 const STDIN_CHUNK_BYTES: usize = 256 * 1024;
 
-/// Chunks of standard input read ahead, at most.
+/// Maximum number of chunks of standard input read ahead.
 const STDIN_CHUNKS_AHEAD: usize = 4;
 
 /// How often a read waiting for standard input checks whether the run was stopped.
@@ -203,10 +202,9 @@ impl Read for StdinChunks {
                 .as_ref()
                 .is_some_and(|stop| stop.load(Ordering::Relaxed))
         };
+        let stopped_error = || io::Error::other("the run was stopped before the end of the input");
         if stopped() {
-            return Err(io::Error::other(
-                "the run was stopped while reading more input",
-            ));
+            return Err(stopped_error());
         }
         while self.at == self.current.len() {
             match self.chunks.recv_timeout(STDIN_STOP_POLL) {
@@ -214,11 +212,7 @@ impl Read for StdinChunks {
                     self.current = chunk?;
                     self.at = 0;
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) if stopped() => {
-                    return Err(io::Error::other(
-                        "the run was stopped while waiting for more input",
-                    ));
-                }
+                Err(mpsc::RecvTimeoutError::Timeout) if stopped() => return Err(stopped_error()),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(0),
             }

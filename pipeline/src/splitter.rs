@@ -653,7 +653,7 @@ mod tests {
         let text = r#"[{"a":1},{"ip":"1.2.3.4","c":"abc}]"#;
         let (frames, error) = split(text);
         assert_eq!(frames.len(), 1);
-        let error = error.expect("an error");
+        let error = error.expect("the split fails");
         assert!(
             matches!(
                 error,
