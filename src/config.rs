@@ -54,9 +54,9 @@ pub struct RunSection {
     pub summary_json: Option<PathBuf>,
 }
 
-/// `[pipeline]`: sizing of the pipeline. Peak memory is about
-/// `workers × (2 × channel_capacity + 1) + 1` batches of `batch_bytes` (plus their parsed form and
-/// encoding), one more batch of text per worker, plus the sink's in-flight requests.
+/// `[pipeline]`: sizing of the pipeline. Peak memory is about `workers × channel_capacity + 1`
+/// batches of `batch_bytes` (plus their parsed form and encoding), one more batch of text per
+/// worker, plus the sink's in-flight requests.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineSection {
@@ -64,8 +64,8 @@ pub struct PipelineSection {
     pub batch_records: usize,
     /// Raw bytes per batch; default 1048576 (1 MiB).
     pub batch_bytes: usize,
-    /// Sets how many batches may be in flight between the feed and the sink:
-    /// `workers × (2 × channel_capacity + 1) + 1`; default 2.
+    /// Batches per worker in flight between the feed and the sink, which with one for the sink
+    /// makes `workers × channel_capacity + 1`; default 1.
     pub channel_capacity: usize,
     /// Worker threads for parsing and stages; default: the number of CPU cores.
     pub workers: Option<usize>,

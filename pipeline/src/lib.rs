@@ -7,6 +7,7 @@ pub mod indicator;
 pub mod json;
 pub mod ledger;
 pub mod parser;
+pub mod pool;
 pub mod profile;
 pub mod record;
 pub mod runner;

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use crate::catalog::FeedSpec;
 use crate::ledger::Ledger;
 use crate::parser::Parser;
+use crate::pool::{BufferPool, VecPool};
 use crate::profile::{Profile, Stopwatch};
 use crate::record::{Item, ItemState};
 use crate::sink::{Delivery, Encoder, Sink, SinkError};
@@ -29,18 +30,17 @@ use crate::splitter::{Frame, Splitter, SplitterConfig};
 use crate::stage::Stage;
 
 /// Pipeline sizing. The peak memory of the pipeline itself is about
-/// `workers × (2 × channel_capacity + 1) + 1` batches of at most `batch_bytes` raw bytes each
-/// (plus their parsed form and encoding), one copy of a batch's text per worker, which the
-/// parsed values borrow, one read buffer and one element.
+/// `workers × channel_capacity + 1` batches of at most `batch_bytes` raw bytes each (plus their
+/// parsed form and encoding), one copy of a batch's text per worker, which the parsed values
+/// borrow, one read buffer and one element.
 #[derive(Clone, Copy, Debug)]
 pub struct RunnerConfig {
     /// Records per batch.
     pub batch_records: usize,
     /// Raw bytes per batch; a batch closes at whichever limit comes first.
     pub batch_bytes: usize,
-    /// Sets the batches in flight between the feed and the sink:
-    /// `workers × (2 × channel_capacity + 1) + 1`, as if each worker had this many batches queued
-    /// to it and from it.
+    /// Batches per worker in flight between the feed and the sink; with one more for the sink,
+    /// `workers × channel_capacity + 1` in all.
     pub channel_capacity: usize,
     /// Worker threads that parse and run the stages.
     pub workers: usize,
@@ -52,7 +52,7 @@ impl Default for RunnerConfig {
         RunnerConfig {
             batch_records: 512,
             batch_bytes: 1024 * 1024,
-            channel_capacity: 2,
+            channel_capacity: 1,
             workers: std::thread::available_parallelism().map_or(2, |count| count.get()),
             splitter: SplitterConfig::default(),
         }
@@ -236,9 +236,10 @@ impl Runner {
         let capacity = self.config.channel_capacity.max(1);
 
         let (out_tx, mut from_workers) = mpsc::unbounded_channel::<Numbered<Vec<Delivery>>>();
-        // Batches between the splitter and the sink: as many as a queue of `capacity` batches
-        // to and from every worker would hold.
-        let (permits, returned) = sync_channel::<()>(workers * (2 * capacity + 1) + 1);
+        // Batches between the splitter and the sink: `capacity` per worker and one for the sink.
+        let in_flight = workers * capacity + 1;
+        let (permits, returned) = sync_channel::<()>(in_flight);
+        let pools = Pools::new(&self.config, in_flight);
         let reading = {
             let worker = Worker {
                 source: source.clone(),
@@ -248,6 +249,7 @@ impl Runner {
                 profile: self.profile.clone(),
                 config: self.config,
                 stop: self.stop.clone(),
+                pools: pools.clone(),
             };
             tokio::task::spawn_blocking(move || worker.run_all(workers, &permits, &out_tx))
         };
@@ -279,7 +281,8 @@ impl Runner {
                     break;
                 };
                 next += 1;
-                self.deliver(batch, sink, &mut failure).await;
+                let emptied = self.deliver(batch, sink, &mut failure).await;
+                pools.deliveries.give_back(emptied);
                 // The batch has left the pipeline, so a worker may split another.
                 let _ = returned.try_recv();
             }
@@ -301,14 +304,15 @@ impl Runner {
     }
 
     /// Hands one batch to the sink, or, once the sink has failed, counts it as not sent.
+    /// Returns the batch's vector with what the sink left in it.
     async fn deliver(
         &self,
-        batch: Vec<Delivery>,
+        mut batch: Vec<Delivery>,
         sink: &mut dyn Sink,
         failure: &mut Option<SinkError>,
-    ) {
+    ) -> Vec<Delivery> {
         if batch.is_empty() {
-            return;
+            return batch;
         }
         if failure.is_some() {
             // The sink failed: the rest of what was read is accounted for, not sent.
@@ -319,17 +323,18 @@ impl Runner {
             for delivery in &batch {
                 self.reject(&delivery.origin, &reject);
             }
-            return;
+            return batch;
         }
         let started = Instant::now();
         let count = batch.len() as u64;
-        let sent = sink.send(batch, &self.ledger).await;
+        let sent = sink.send(&mut batch, &self.ledger).await;
         self.profile.sink.add_busy(started.elapsed());
         self.profile.sink.add_volume(count, 0);
         if let Err(error) = sent {
             self.stop.store(true, Ordering::Relaxed);
             *failure = Some(error);
         }
+        batch
     }
 
     fn reject(&self, origin: &crate::record::Origin, reject: &crate::ledger::Reject) {
@@ -372,6 +377,34 @@ struct Worker {
     profile: Arc<Profile>,
     config: RunnerConfig,
     stop: Arc<AtomicBool>,
+    pools: Pools,
+}
+
+/// The buffers that go around a feed's run: the splitter's read buffers, the encodings and the
+/// vectors of deliveries.
+#[derive(Clone)]
+struct Pools {
+    reads: BufferPool,
+    encodings: BufferPool,
+    deliveries: Arc<VecPool<Delivery>>,
+}
+
+impl Pools {
+    /// Sizes the pools to keep as many buffers as `in_flight` batches can hold at once, plus
+    /// the one being filled.
+    fn new(config: &RunnerConfig, in_flight: usize) -> Self {
+        let read_bytes = config.splitter.read_buffer_bytes.max(1);
+        let reads_per_batch = config.batch_bytes.div_ceil(read_bytes) + 1;
+        let chunks_per_batch = config.batch_records.div_ceil(CHUNK_RECORDS);
+        Pools {
+            reads: config.splitter.read_pool(in_flight * reads_per_batch + 1),
+            encodings: BufferPool::new(
+                in_flight * chunks_per_batch + config.workers,
+                2 * config.batch_bytes,
+            ),
+            deliveries: Arc::new(VecPool::new(in_flight + 1, config.batch_records)),
+        }
+    }
 }
 
 impl Worker {
@@ -385,7 +418,11 @@ impl Worker {
     ) -> Result<(), String> {
         let opened = self.source.with_reader_until(Some(&self.stop), |reader| {
             let shared = Mutex::new(SharedReader {
-                splitter: Splitter::new(reader, self.config.splitter),
+                splitter: Splitter::with_pool(
+                    reader,
+                    self.config.splitter,
+                    self.pools.reads.clone(),
+                ),
                 next: 0,
                 ended: None,
             });
@@ -519,7 +556,7 @@ impl Worker {
         self.ledger
             .add_read(feed, &self.source.name, batch.len() as u64);
 
-        let mut deliveries = Vec::with_capacity(batch.len());
+        let mut deliveries = self.pools.deliveries.take(batch.len());
         while !batch.is_empty() {
             let rest = batch.split_off(batch.len().min(CHUNK_RECORDS));
             let chunk = std::mem::replace(&mut batch, rest);
@@ -529,7 +566,7 @@ impl Worker {
                 let encoded = &mut deliveries[first..];
                 self.profile
                     .encode
-                    .time(|| encode_all(encoder.as_ref(), encoded));
+                    .time(|| encode_all(encoder.as_ref(), encoded, &self.pools.encodings));
                 self.profile.encode.add_volume(encoded.len() as u64, 0);
             }
         }
@@ -597,8 +634,8 @@ impl Worker {
 /// Encodes every delivery into one shared buffer and gives each its slice of it, keeping only
 /// the type and summary of an encoded indicator. A delivery that fails to encode keeps
 /// `encoded: None` and its whole indicator, and the sink encodes it and reports the error.
-fn encode_all(encoder: &dyn Encoder, deliveries: &mut [Delivery]) {
-    let mut buffer = Vec::new();
+fn encode_all(encoder: &dyn Encoder, deliveries: &mut [Delivery], pool: &BufferPool) {
+    let mut buffer = pool.take(0);
     let mut ends = Vec::with_capacity(deliveries.len());
     for (index, delivery) in deliveries.iter().enumerate() {
         let start = buffer.len();
@@ -610,11 +647,11 @@ fn encode_all(encoder: &dyn Encoder, deliveries: &mut [Delivery]) {
         }
         if index == 0 {
             // Size the buffer from the first encoding, with room for longer ones, so that it
-            // is rarely copied to grow.
-            buffer.reserve(buffer.len() * deliveries.len() * 2);
+            // is rarely copied to grow. A pooled buffer keeps what it grew to.
+            buffer.reserve(buffer.len() * deliveries.len() * 5 / 4);
         }
     }
-    let buffer = bytes::Bytes::from(buffer);
+    let buffer = pool.freeze(buffer);
     for (delivery, range) in deliveries.iter_mut().zip(ends) {
         if let Some((start, end)) = range {
             delivery.encoded = Some(buffer.slice(start..end));
@@ -693,7 +730,11 @@ mod tests {
             })
             .collect();
 
-        encode_all(&SummaryEncoder, &mut deliveries);
+        encode_all(
+            &SummaryEncoder,
+            &mut deliveries,
+            &BufferPool::new(1, 1 << 20),
+        );
 
         let encoded: Vec<Option<&[u8]>> = deliveries
             .iter()
@@ -732,7 +773,11 @@ mod tests {
             "collect"
         }
 
-        async fn send(&mut self, batch: Vec<Delivery>, ledger: &Ledger) -> Result<(), SinkError> {
+        async fn send(
+            &mut self,
+            batch: &mut Vec<Delivery>,
+            ledger: &Ledger,
+        ) -> Result<(), SinkError> {
             self.batches += 1;
             if self.batches == 2
                 && let Some(stop) = &self.stop_at_second
@@ -741,14 +786,14 @@ mod tests {
             }
             if self.fail_at == Some(self.batches) {
                 let reject = Reject::new("sink_failed", "refused");
-                for delivery in &batch {
+                for delivery in batch.iter() {
                     ledger.add_rejected(&delivery.origin, &reject).unwrap();
                 }
                 return Err(SinkError::new("collect", "refused"));
             }
             ledger.add_delivered(batch.iter().map(|delivery| &delivery.origin));
             self.summaries
-                .extend(batch.into_iter().map(|delivery| delivery.indicator.summary));
+                .extend(batch.drain(..).map(|delivery| delivery.indicator.summary));
             Ok(())
         }
 

@@ -69,8 +69,10 @@ pub trait Sink: Send {
     }
 
     /// Takes a batch of indicators. Every delivery must end up counted in the ledger as
-    /// delivered or rejected, either before `send` returns or by the end of `finish`.
-    async fn send(&mut self, batch: Vec<Delivery>, ledger: &Ledger) -> Result<(), SinkError>;
+    /// delivered or rejected, either before `send` returns or by the end of `finish`. A sink
+    /// that keeps deliveries past the call moves them out of `batch`; the runner drops what is
+    /// left and reuses the emptied vector for a later batch.
+    async fn send(&mut self, batch: &mut Vec<Delivery>, ledger: &Ledger) -> Result<(), SinkError>;
 
     /// Flushes buffered indicators and waits for outstanding work; called once at the end of a
     /// run, also when the reader stopped on a broken feed.

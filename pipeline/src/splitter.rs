@@ -1,7 +1,9 @@
 //! Frames the elements of a feed's top-level JSON array without parsing them.
 //!
-//! The splitter reads through one growable buffer and keeps at most the element being framed
-//! plus one read. Bytes before the current element are released as soon as it starts. An element
+//! The splitter reads into buffers of about `read_buffer_bytes` taken from a [`BufferPool`], and
+//! frames are slices of them, so an element is never copied on its way to the parser. The
+//! unfinished element at the end of a buffer is carried into the next one. A buffer goes back to
+//! the pool once every frame cut from it has been dropped. An element
 //! longer than `max_element_bytes` is scanned to its end while its bytes are dropped, and only a
 //! short head is kept for the rejects file. It tracks strings and escapes, so brackets,
 //! braces and `\"` inside strings never end an element. It does not validate elements: the
@@ -9,7 +11,9 @@
 
 use std::io::{self, Read};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
+
+use crate::pool::BufferPool;
 
 /// Bytes of an oversized element kept for the rejects file.
 pub const OVERSIZED_HEAD_BYTES: usize = 1024;
@@ -17,10 +21,25 @@ pub const OVERSIZED_HEAD_BYTES: usize = 1024;
 /// Splitter limits.
 #[derive(Clone, Copy, Debug)]
 pub struct SplitterConfig {
-    /// Bytes asked of the reader per read.
+    /// Bytes read from the source into each buffer.
     pub read_buffer_bytes: usize,
     /// Maximum bytes of one element; a longer element is skipped and reported as oversized.
     pub max_element_bytes: usize,
+}
+
+impl SplitterConfig {
+    /// Returns a pool for the read buffers of splitters with this configuration that keeps up
+    /// to `keep` of them. A buffer that had to grow past twice the read size to hold a long
+    /// element is not kept.
+    pub fn read_pool(&self, keep: usize) -> BufferPool {
+        BufferPool::new(
+            keep,
+            2 * self
+                .read_buffer_bytes
+                .max(1)
+                .next_multiple_of(BUFFER_SIZE_STEP),
+        )
+    }
 }
 
 impl Default for SplitterConfig {
@@ -146,7 +165,9 @@ struct ElementScan {
 pub struct Splitter<R> {
     reader: R,
     config: SplitterConfig,
-    buf: BytesMut,
+    pool: BufferPool,
+    /// Bytes read from the source and not yet passed. Frames are slices of it.
+    buf: Bytes,
     /// Absolute offset of `buf[0]`.
     base: u64,
     pos: usize,
@@ -155,15 +176,28 @@ pub struct Splitter<R> {
     element: ElementScan,
 }
 
+/// Read buffer sizes are rounded up to a multiple of this.
+const BUFFER_SIZE_STEP: usize = 64 * 1024;
+
+/// Read buffers a splitter keeps for reuse when it is not given a pool.
+const DEFAULT_POOLED_BUFFERS: usize = 8;
+
 impl<R: Read> Splitter<R> {
     pub fn new(reader: R, config: SplitterConfig) -> Self {
+        let pool = config.read_pool(DEFAULT_POOLED_BUFFERS);
+        Self::with_pool(reader, config, pool)
+    }
+
+    /// Creates a splitter that takes its read buffers from `pool`.
+    pub fn with_pool(reader: R, config: SplitterConfig, pool: BufferPool) -> Self {
         Splitter {
             reader,
             config: SplitterConfig {
                 read_buffer_bytes: config.read_buffer_bytes.max(1),
                 max_element_bytes: config.max_element_bytes.max(1),
             },
-            buf: BytesMut::new(),
+            pool,
+            buf: Bytes::new(),
             base: 0,
             pos: 0,
             eof: false,
@@ -436,42 +470,38 @@ impl<R: Read> Splitter<R> {
                 length: self.base + end as u64 - scan.offset,
                 head,
             },
-            None => {
-                // Frames share the read buffer's allocation instead of copying it. Dropping the
-                // bytes before the element from the split-off part, rather than slicing the
-                // frozen one, leaves one reference-count update per frame instead of three.
-                let mut element = self.buf.split_to(end);
-                element.advance(scan.start);
-                let frame = element.freeze();
-                self.base += end as u64;
-                self.pos = 0;
-                Frame::Element {
-                    offset: scan.offset,
-                    bytes: frame,
-                }
-            }
+            None => Frame::Element {
+                offset: scan.offset,
+                bytes: self.buf.slice(scan.start..end),
+            },
         }
     }
 
     /// Drops the bytes before `keep` and reads more input.
     fn fill(&mut self, keep: usize) -> Result<(), SplitError> {
-        if keep > 0 {
-            let _ = self.buf.split_to(keep);
-            self.base += keep as u64;
-            self.pos -= keep.min(self.pos);
-            let scan = &mut self.element;
-            scan.start = scan.start.saturating_sub(keep);
-            scan.scanned = scan.scanned.saturating_sub(keep);
-        }
+        // Frames still point into the current buffer, so the bytes from `keep` on move to a
+        // new one before the read.
+        let carried = &self.buf[keep.min(self.buf.len())..];
+        let read_bytes = self.config.read_buffer_bytes;
+        // Rounded up, so that the buffers have one size while the carried bytes vary.
+        let capacity = (carried.len() + read_bytes).next_multiple_of(BUFFER_SIZE_STEP);
+        let mut next = self.pool.take(capacity);
+        next.extend_from_slice(carried);
+        self.base += keep as u64;
+        self.pos -= keep.min(self.pos);
+        let scan = &mut self.element;
+        scan.start = scan.start.saturating_sub(keep);
+        scan.scanned = scan.scanned.saturating_sub(keep);
 
-        let filled = self.buf.len();
-        self.buf.resize(filled + self.config.read_buffer_bytes, 0);
+        let filled = next.len();
+        next.resize(filled + read_bytes, 0);
         let read = loop {
-            match self.reader.read(&mut self.buf[filled..]) {
+            match self.reader.read(&mut next[filled..]) {
                 Ok(read) => break read,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(source) => {
-                    self.buf.truncate(filled);
+                    next.truncate(filled);
+                    self.buf = self.share(next, 0);
                     return Err(SplitError::Io {
                         offset: self.offset_at(filled),
                         source,
@@ -479,11 +509,26 @@ impl<R: Read> Splitter<R> {
                 }
             }
         };
-        self.buf.truncate(filled + read);
+        next.truncate(filled + read);
         if read == 0 {
             self.eof = true;
         }
+        self.buf = self.share(next, read);
         Ok(())
+    }
+
+    /// Shares a buffer that `read` bytes were just read into with the frames cut from it. After
+    /// a short read, as from a pipe or a slowly arriving feed, the bytes are copied into an
+    /// allocation of their own size and the buffer goes straight back to the pool, so that a
+    /// few records do not hold a whole read buffer each while they travel to the sink.
+    fn share(&self, buffer: Vec<u8>, read: usize) -> Bytes {
+        if read >= self.config.read_buffer_bytes / 2 {
+            self.pool.freeze(buffer)
+        } else {
+            let bytes = Bytes::copy_from_slice(&buffer);
+            self.pool.give_back(buffer);
+            bytes
+        }
     }
 }
 
@@ -834,5 +879,90 @@ mod tests {
             "{error:?}"
         );
         assert!(error.to_string().contains("disk gone"));
+    }
+
+    /// A feed of `count` records whose text tells them apart, and the records.
+    fn numbered_feed(count: usize) -> (Vec<u8>, Vec<String>) {
+        let records: Vec<String> = (0..count)
+            .map(|index| format!(r#"{{"id":{index},"ip":"198.51.100.{}"}}"#, index % 250))
+            .collect();
+        (format!("[{}]", records.join(",")).into_bytes(), records)
+    }
+
+    #[test]
+    fn read_buffers_reused_frames_intact() {
+        let (feed, records) = numbered_feed(3000);
+        let config = SplitterConfig {
+            read_buffer_bytes: 1024,
+            max_element_bytes: 4096,
+        };
+        let pool = config.read_pool(4);
+        let reader = Chunked {
+            data: &feed,
+            chunk: usize::MAX,
+        };
+        let mut splitter = Splitter::with_pool(reader, config, pool.clone());
+        // A consumer that holds the last 50 frames, as batches in flight do.
+        let mut window = std::collections::VecDeque::new();
+        let mut index = 0;
+        while let Some(frame) = splitter.next_frame().unwrap() {
+            let Frame::Element { bytes, .. } = &frame else {
+                panic!("unexpected {frame:?}");
+            };
+            assert_eq!(&bytes[..], records[index].as_bytes());
+            window.push_back((index, frame));
+            if window.len() > 50 {
+                window.pop_front();
+            }
+            index += 1;
+        }
+        assert_eq!(index, records.len());
+        // The frames still window were cut from buffers that had been used before; their text
+        // is what the feed says.
+        for (index, frame) in &window {
+            let Frame::Element { bytes, .. } = frame else {
+                unreachable!()
+            };
+            assert_eq!(&bytes[..], records[*index].as_bytes());
+        }
+        // About 100 buffers' worth of feed went through no more buffers than the consumer window
+        // at once plus the one being read into.
+        assert!(feed.len() > 95 * 1024);
+        assert!(
+            pool.allocated() <= 4,
+            "{} buffers allocated",
+            pool.allocated()
+        );
+        drop(window);
+        drop(splitter);
+        assert_eq!(pool.available(), pool.allocated(), "every buffer came back");
+    }
+
+    #[test]
+    fn short_read_copied_buffer_reused() {
+        let (feed, records) = numbered_feed(20);
+        let config = SplitterConfig {
+            read_buffer_bytes: 1024,
+            max_element_bytes: 4096,
+        };
+        let pool = config.read_pool(4);
+        // Reads of 100 bytes, under half of a buffer, as from a pipe fed slowly.
+        let reader = Chunked {
+            data: &feed,
+            chunk: 100,
+        };
+        let mut splitter = Splitter::with_pool(reader, config, pool.clone());
+        let mut frames = Vec::new();
+        while let Some(frame) = splitter.next_frame().unwrap() {
+            frames.push(frame);
+            // Every frame so far is held, yet the read buffer is back in the pool.
+            assert_eq!(pool.available(), 1);
+        }
+        assert_eq!(pool.allocated(), 1);
+        let texts: Vec<String> = elements(&frames)
+            .into_iter()
+            .map(|(_, text)| text)
+            .collect();
+        assert_eq!(texts, records);
     }
 }

@@ -238,18 +238,18 @@ impl Sink for FileSink {
         Some(self.encoder.clone())
     }
 
-    async fn send(&mut self, batch: Vec<Delivery>, ledger: &Ledger) -> Result<(), SinkError> {
+    async fn send(&mut self, batch: &mut Vec<Delivery>, ledger: &Ledger) -> Result<(), SinkError> {
         let written = if self.failed {
             Err(io::Error::other("an earlier write failed"))
         } else {
-            self.write_batch(&batch)
+            self.write_batch(batch)
                 .and_then(|()| self.flush().map(|_| ()))
         };
         if let Err(error) = written {
             self.failed = true;
             let error = self.failed(error);
             let reject = Reject::new("sink_failed", error.to_string());
-            for delivery in &batch {
+            for delivery in batch.iter() {
                 if let Err(error) = ledger.add_rejected(&delivery.origin, &reject) {
                     tracing::error!(%error, "Writing the rejects file failed.");
                 }

@@ -34,7 +34,7 @@ async fn jsonl_lines_are_batch_objects() {
     let ledger = Ledger::new(None).unwrap();
     let mut sink = FileSink::create(&path, FileFormat::Jsonl).unwrap();
     sink.send(
-        vec![delivery("192.0.2.1", 1), delivery("192.0.2.2", 90)],
+        &mut vec![delivery("192.0.2.1", 1), delivery("192.0.2.2", 90)],
         &ledger,
     )
     .await
@@ -67,7 +67,7 @@ async fn csv_rows_quote_text_and_keep_attributes() {
     let path = dir.path().join("indicators.csv");
     let ledger = Ledger::new(None).unwrap();
     let mut sink = FileSink::create(&path, FileFormat::Csv).unwrap();
-    sink.send(vec![delivery("192.0.2.1", 1)], &ledger)
+    sink.send(&mut vec![delivery("192.0.2.1", 1)], &ledger)
         .await
         .unwrap();
     sink.finish(&ledger).await.unwrap();
@@ -104,7 +104,7 @@ async fn failed_write_rejects_the_batch() {
     let mut sink = FileSink::create(full, FileFormat::Jsonl).unwrap();
     let error = sink
         .send(
-            vec![delivery("192.0.2.1", 1), delivery("192.0.2.2", 90)],
+            &mut vec![delivery("192.0.2.1", 1), delivery("192.0.2.2", 90)],
             &ledger,
         )
         .await
@@ -133,7 +133,7 @@ async fn symlink_output_is_written_through() {
 
     let ledger = Ledger::new(None).unwrap();
     let mut sink = FileSink::create(&link, FileFormat::Jsonl).unwrap();
-    sink.send(vec![delivery("192.0.2.1", 1)], &ledger)
+    sink.send(&mut vec![delivery("192.0.2.1", 1)], &ledger)
         .await
         .unwrap();
     sink.finish(&ledger).await.unwrap();

@@ -33,7 +33,7 @@ impl Sink for NullSink {
         Some(Arc::new(EmptyEncoder))
     }
 
-    async fn send(&mut self, batch: Vec<Delivery>, ledger: &Ledger) -> Result<(), SinkError> {
+    async fn send(&mut self, batch: &mut Vec<Delivery>, ledger: &Ledger) -> Result<(), SinkError> {
         self.dropped += batch.len() as u64;
         ledger.add_delivered(batch.iter().map(|delivery| &delivery.origin));
         Ok(())

@@ -247,15 +247,15 @@ impl Sink for ThreatConnectSink {
         Some(std::sync::Arc::new(crate::batcher::IndicatorEncoder))
     }
 
-    async fn send(&mut self, batch: Vec<Delivery>, ledger: &Ledger) -> Result<(), SinkError> {
+    async fn send(&mut self, batch: &mut Vec<Delivery>, ledger: &Ledger) -> Result<(), SinkError> {
         self.collect_finished(ledger)?;
         if self.fatal.is_some() {
-            self.reject_unsent(batch.into_iter().map(|delivery| delivery.origin), ledger)?;
+            self.reject_unsent(batch.drain(..).map(|delivery| delivery.origin), ledger)?;
             return Err(self.stop_error());
         }
 
         let mut ready = Vec::new();
-        let mut deliveries = batch.into_iter();
+        let mut deliveries = batch.drain(..);
         while let Some(delivery) = deliveries.next() {
             if let Err(rejected) = self.batcher.push(delivery, &mut ready) {
                 let (origin, reject) = *rejected;

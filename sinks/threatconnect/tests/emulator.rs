@@ -102,7 +102,7 @@ async fn run_sink(
 
     let mut result = Ok(());
     for batch in deliveries.chunks(batch_size) {
-        if let Err(error) = sink.send(batch.to_vec(), &ledger).await {
+        if let Err(error) = sink.send(&mut batch.to_vec(), &ledger).await {
             result = Err(error);
             break;
         }

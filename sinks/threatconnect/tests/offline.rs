@@ -53,8 +53,8 @@ async fn dry_run_writes_jobs() {
         .iter()
         .map(|delivery| serde_json::to_value(&delivery.indicator).unwrap())
         .collect();
-    sink.send(batch[..5].to_vec(), &ledger).await.unwrap();
-    sink.send(batch[5..].to_vec(), &ledger).await.unwrap();
+    sink.send(&mut batch[..5].to_vec(), &ledger).await.unwrap();
+    sink.send(&mut batch[5..].to_vec(), &ledger).await.unwrap();
     sink.finish(&ledger).await.unwrap();
 
     let summary = ledger.summary();
@@ -104,7 +104,9 @@ async fn unreachable_server_stops_run() {
     let secret = "token-that-must-not-leak";
     let env = move |name: &str| (name == "FEEDPIPE_TC_API_TOKEN").then(|| secret.to_owned());
     let mut sink = ThreatConnectSink::with_env(config, env).unwrap();
-    sink.send(deliveries(&source, 5), &ledger).await.unwrap();
+    sink.send(&mut deliveries(&source, 5), &ledger)
+        .await
+        .unwrap();
     let error = sink.finish(&ledger).await.unwrap_err().to_string();
 
     assert!(error.contains("POST /api/v2/batch"), "{error}");
@@ -143,9 +145,9 @@ async fn send_after_failure_rejects_batch() {
     let batch = deliveries(&source, 8);
 
     // With one slot, the second job waits for the first, which fails, so `send` stops.
-    let first = sink.send(batch[..6].to_vec(), &ledger).await;
+    let first = sink.send(&mut batch[..6].to_vec(), &ledger).await;
     assert!(first.is_err());
-    let second = sink.send(batch[6..].to_vec(), &ledger).await;
+    let second = sink.send(&mut batch[6..].to_vec(), &ledger).await;
     assert!(second.is_err());
     assert!(sink.finish(&ledger).await.is_err());
 
