@@ -10,6 +10,7 @@
 //! - 130: the run was interrupted by Ctrl-C, after the records already read were delivered or
 //!   rejected and the summary printed.
 
+mod allocator;
 mod cli;
 mod config;
 mod emulate;
@@ -28,7 +29,7 @@ use crate::cli::{Cli, Command, EmulateCommand};
 /// pattern the system allocator spent most of its time in malloc, free and arena locks, so
 /// feedpipe uses mimalloc (see docs/benchmarks.md).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: allocator::Allocator = allocator::Allocator;
 
 /// Exit status for bad usage or configuration.
 pub const EXIT_CONFIG: u8 = 2;
