@@ -90,27 +90,38 @@ impl Default for PipelineSection {
 }
 
 impl PipelineSection {
-    /// Returns the runner configuration, checking that every size is positive.
+    /// Returns the runner configuration, checking that every size is positive and within its
+    /// upper bound.
     pub fn runner_config(&self) -> Result<RunnerConfig, String> {
         let checks = [
-            ("batch_records", self.batch_records),
-            ("batch_bytes", self.batch_bytes),
-            ("channel_capacity", self.channel_capacity),
-            ("read_buffer_bytes", self.read_buffer_bytes),
-            ("max_element_bytes", self.max_element_bytes),
-            ("workers", self.workers.unwrap_or(1)),
+            ("batch_records", self.batch_records, MAX_BATCH_RECORDS),
+            ("batch_bytes", self.batch_bytes, MAX_BUFFER_BYTES),
+            (
+                "channel_capacity",
+                self.channel_capacity,
+                MAX_CHANNEL_CAPACITY,
+            ),
+            (
+                "read_buffer_bytes",
+                self.read_buffer_bytes,
+                MAX_READ_BUFFER_BYTES,
+            ),
+            (
+                "max_element_bytes",
+                self.max_element_bytes,
+                MAX_BUFFER_BYTES,
+            ),
+            ("workers", self.workers.unwrap_or(1), MAX_WORKERS),
         ];
-        for (name, value) in checks {
+        for (name, value, max) in checks {
             if value == 0 {
                 return Err(format!("[pipeline] {name} must be at least 1, not 0"));
             }
-        }
-        if let Some(workers) = self.workers
-            && workers > MAX_WORKERS
-        {
-            return Err(format!(
-                "[pipeline] workers must be at most {MAX_WORKERS}, not {workers}"
-            ));
+            if value > max {
+                return Err(format!(
+                    "[pipeline] {name} must be at most {max}, not {value}"
+                ));
+            }
         }
         Ok(RunnerConfig {
             batch_records: self.batch_records,
@@ -130,6 +141,20 @@ impl PipelineSection {
 /// Upper bound of `workers`: each worker is a thread, and more threads than this only add
 /// memory and scheduling cost.
 pub const MAX_WORKERS: usize = 256;
+
+/// Upper bound of `batch_records`. Every batch reserves room for this many records up front.
+pub const MAX_BATCH_RECORDS: usize = 1_000_000;
+
+/// Upper bound of `channel_capacity`. The runner sets up room for `workers × channel_capacity
+/// + 1` batches when a feed starts.
+pub const MAX_CHANNEL_CAPACITY: usize = 1024;
+
+/// Upper bound of `read_buffer_bytes` (64 MiB). Every read takes a buffer of this size.
+pub const MAX_READ_BUFFER_BYTES: usize = 64 * 1024 * 1024;
+
+/// Upper bound of `batch_bytes` and `max_element_bytes` (1 GiB): a batch and an element are held
+/// in memory whole.
+pub const MAX_BUFFER_BYTES: usize = 1024 * 1024 * 1024;
 
 /// `[stages]`: stage settings.
 #[derive(Debug, Default, Deserialize)]
@@ -190,5 +215,51 @@ mod tests {
         };
         let message = pipeline.runner_config().unwrap_err();
         assert!(message.contains("batch_records"), "{message}");
+    }
+
+    #[test]
+    fn oversized_settings_are_rejected() {
+        let huge = 1usize << 40;
+        let cases = [
+            PipelineSection {
+                batch_records: huge,
+                ..PipelineSection::default()
+            },
+            PipelineSection {
+                batch_bytes: huge,
+                ..PipelineSection::default()
+            },
+            PipelineSection {
+                channel_capacity: huge,
+                ..PipelineSection::default()
+            },
+            PipelineSection {
+                read_buffer_bytes: huge,
+                ..PipelineSection::default()
+            },
+            PipelineSection {
+                max_element_bytes: huge,
+                ..PipelineSection::default()
+            },
+        ];
+        let names = [
+            "batch_records",
+            "batch_bytes",
+            "channel_capacity",
+            "read_buffer_bytes",
+            "max_element_bytes",
+        ];
+        for (pipeline, name) in cases.iter().zip(names) {
+            let message = pipeline.runner_config().unwrap_err();
+            assert!(message.contains(name), "{message}");
+            assert!(message.contains(&format!("not {huge}")), "{message}");
+        }
+
+        let at_bounds = PipelineSection {
+            channel_capacity: MAX_CHANNEL_CAPACITY,
+            read_buffer_bytes: MAX_READ_BUFFER_BYTES,
+            ..PipelineSection::default()
+        };
+        assert!(at_bounds.runner_config().is_ok());
     }
 }

@@ -32,7 +32,7 @@ impl<T> VecPool<T> {
     /// Creates an empty pool that keeps up to `keep` vectors of at most `max_capacity` items.
     pub fn new(keep: usize, max_capacity: usize) -> Self {
         VecPool {
-            free: Mutex::new(Vec::with_capacity(keep)),
+            free: Mutex::new(Vec::new()),
             keep,
             max_capacity,
             allocated: AtomicUsize::new(0),
