@@ -32,13 +32,15 @@ impl SplitterConfig {
     /// to `keep` of them. A buffer that had to grow past twice the read size to hold a long
     /// element is not kept.
     pub fn read_pool(&self, keep: usize) -> BufferPool {
-        BufferPool::new(
-            keep,
-            2 * self
-                .read_buffer_bytes
-                .max(1)
-                .next_multiple_of(BUFFER_SIZE_STEP),
-        )
+        BufferPool::new(keep, 2 * self.buffer_capacity(0))
+    }
+
+    /// Returns the capacity of a read buffer that starts with `carried` bytes: room for them and
+    /// one read. It is rounded up to a multiple of the read size or of 64 KiB, whichever is
+    /// smaller, so that the buffers have one size while the carried bytes vary.
+    fn buffer_capacity(&self, carried: usize) -> usize {
+        let read = self.read_buffer_bytes.max(1);
+        (carried + read).next_multiple_of(read.min(BUFFER_SIZE_STEP))
     }
 }
 
@@ -167,7 +169,7 @@ pub struct Splitter<R> {
     config: SplitterConfig,
     pool: BufferPool,
     /// Bytes read from the source and not yet passed. Frames are slices of it.
-    buf: Bytes,
+    buf: Window,
     /// Absolute offset of `buf[0]`.
     base: u64,
     pos: usize,
@@ -176,7 +178,7 @@ pub struct Splitter<R> {
     element: ElementScan,
 }
 
-/// Read buffer sizes are rounded up to a multiple of this.
+/// Largest step to which read buffer sizes are rounded up.
 const BUFFER_SIZE_STEP: usize = 64 * 1024;
 
 /// Read buffers a splitter keeps for reuse when it is not given a pool.
@@ -197,7 +199,7 @@ impl<R: Read> Splitter<R> {
                 max_element_bytes: config.max_element_bytes.max(1),
             },
             pool,
-            buf: Bytes::new(),
+            buf: Window::Open(Vec::new()),
             base: 0,
             pos: 0,
             eof: false,
@@ -470,23 +472,61 @@ impl<R: Read> Splitter<R> {
                 length: self.base + end as u64 - scan.offset,
                 head,
             },
-            None => Frame::Element {
-                offset: scan.offset,
-                bytes: self.buf.slice(scan.start..end),
-            },
+            None => {
+                let start = scan.start;
+                Frame::Element {
+                    offset: scan.offset,
+                    bytes: self.shared().slice(start..end),
+                }
+            }
+        }
+    }
+
+    /// Returns the current buffer as [`Bytes`] that frames can share, freezing it on the first
+    /// call after a read. A buffer less than half full, as after a short read from a pipe or a
+    /// slowly arriving feed, is copied into an allocation of its own size. The buffer then goes
+    /// straight back to the pool, so that a few records do not keep a whole read buffer each
+    /// while they travel to the sink.
+    fn shared(&mut self) -> &Bytes {
+        if let Window::Open(buffer) = &mut self.buf {
+            let buffer = std::mem::take(buffer);
+            let bytes = if buffer.len() * 2 >= buffer.capacity() {
+                self.pool.freeze(buffer)
+            } else {
+                let bytes = Bytes::copy_from_slice(&buffer);
+                self.pool.give_back(buffer);
+                bytes
+            };
+            self.buf = Window::Shared(bytes);
+        }
+        match &self.buf {
+            Window::Shared(bytes) => bytes,
+            Window::Open(_) => unreachable!("the buffer was frozen above"),
         }
     }
 
     /// Drops the bytes before `keep` and reads more input.
     fn fill(&mut self, keep: usize) -> Result<(), SplitError> {
-        // Frames still point into the current buffer, so the bytes from `keep` on move to a
-        // new one before the read.
-        let carried = &self.buf[keep.min(self.buf.len())..];
-        let read_bytes = self.config.read_buffer_bytes;
-        // Rounded up, so that the buffers have one size while the carried bytes vary.
-        let capacity = (carried.len() + read_bytes).next_multiple_of(BUFFER_SIZE_STEP);
-        let mut next = self.pool.take(capacity);
-        next.extend_from_slice(carried);
+        let keep = keep.min(self.buf.len());
+        let mut next = match std::mem::replace(&mut self.buf, Window::Open(Vec::new())) {
+            // Frames point into a shared buffer, so the bytes from `keep` on move to a new one.
+            Window::Shared(bytes) => {
+                let carried = &bytes[keep..];
+                let mut next = self.pool.take(self.config.buffer_capacity(carried.len()));
+                next.extend_from_slice(carried);
+                next
+            }
+            Window::Open(buffer) if buffer.capacity() == 0 => {
+                self.pool.take(self.config.buffer_capacity(0))
+            }
+            // No frame points into a buffer that is still open, so it grows in place. An
+            // element longer than a read is therefore copied about as often as its buffer
+            // doubles, not once per read.
+            Window::Open(mut buffer) => {
+                buffer.drain(..keep);
+                buffer
+            }
+        };
         self.base += keep as u64;
         self.pos -= keep.min(self.pos);
         let scan = &mut self.element;
@@ -494,14 +534,14 @@ impl<R: Read> Splitter<R> {
         scan.scanned = scan.scanned.saturating_sub(keep);
 
         let filled = next.len();
-        next.resize(filled + read_bytes, 0);
+        next.resize(filled + self.config.read_buffer_bytes, 0);
         let read = loop {
             match self.reader.read(&mut next[filled..]) {
                 Ok(read) => break read,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(source) => {
                     next.truncate(filled);
-                    self.buf = self.share(next, 0);
+                    self.buf = Window::Open(next);
                     return Err(SplitError::Io {
                         offset: self.offset_at(filled),
                         source,
@@ -513,21 +553,33 @@ impl<R: Read> Splitter<R> {
         if read == 0 {
             self.eof = true;
         }
-        self.buf = self.share(next, read);
+        self.buf = Window::Open(next);
         Ok(())
     }
+}
 
-    /// Shares a buffer that `read` bytes were just read into with the frames cut from it. After
-    /// a short read, as from a pipe or a slowly arriving feed, the bytes are copied into an
-    /// allocation of their own size and the buffer goes straight back to the pool, so that a
-    /// few records do not hold a whole read buffer each while they travel to the sink.
-    fn share(&self, buffer: Vec<u8>, read: usize) -> Bytes {
-        if read >= self.config.read_buffer_bytes / 2 {
-            self.pool.freeze(buffer)
-        } else {
-            let bytes = Bytes::copy_from_slice(&buffer);
-            self.pool.give_back(buffer);
-            bytes
+/// The splitter's current buffer: open while bytes are read into it, shared once a frame has
+/// been cut from it.
+enum Window {
+    Open(Vec<u8>),
+    Shared(Bytes),
+}
+
+impl std::ops::Deref for Window {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Window::Open(buffer) => buffer,
+            Window::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl<R> Drop for Splitter<R> {
+    fn drop(&mut self) {
+        if let Window::Open(buffer) = &mut self.buf {
+            self.pool.give_back(std::mem::take(buffer));
         }
     }
 }
@@ -881,7 +933,7 @@ mod tests {
         assert!(error.to_string().contains("disk gone"));
     }
 
-    /// A feed of `count` records whose text tells them apart, and the records.
+    /// Returns a feed of `count` records, each with its own `id`, and the records.
     fn numbered_feed(count: usize) -> (Vec<u8>, Vec<String>) {
         let records: Vec<String> = (0..count)
             .map(|index| format!(r#"{{"id":{index},"ip":"198.51.100.{}"}}"#, index % 250))
@@ -902,7 +954,7 @@ mod tests {
             chunk: usize::MAX,
         };
         let mut splitter = Splitter::with_pool(reader, config, pool.clone());
-        // A consumer that holds the last 50 frames, as batches in flight do.
+        // A consumer that keeps the last 50 frames, as batches in flight do.
         let mut window = std::collections::VecDeque::new();
         let mut index = 0;
         while let Some(frame) = splitter.next_frame().unwrap() {
@@ -916,16 +968,17 @@ mod tests {
             }
             index += 1;
         }
+
         assert_eq!(index, records.len());
-        // The frames still window were cut from buffers that had been used before; their text
-        // is what the feed says.
+        // The frames still kept were cut from buffers that had been used before. Their text
+        // matches the feed.
         for (index, frame) in &window {
             let Frame::Element { bytes, .. } = frame else {
                 unreachable!()
             };
             assert_eq!(&bytes[..], records[*index].as_bytes());
         }
-        // About 100 buffers' worth of feed went through no more buffers than the consumer window
+        // About 100 buffers' worth of feed went through no more buffers than the consumer kept
         // at once plus the one being read into.
         assert!(feed.len() > 95 * 1024);
         assert!(
@@ -964,5 +1017,33 @@ mod tests {
             .map(|(_, text)| text)
             .collect();
         assert_eq!(texts, records);
+    }
+
+    #[test]
+    fn long_element_grows_one_buffer() {
+        let text = "x".repeat(100_000);
+        let feed = format!(r#"[{{"ip":"192.0.2.1","whois":"{text}"}},{{"ip":"192.0.2.2"}}]"#);
+        let config = SplitterConfig {
+            read_buffer_bytes: 1024,
+            max_element_bytes: 1 << 20,
+        };
+        // A pool that keeps nothing counts every buffer a read needs.
+        let pool = config.read_pool(0);
+        let reader = Chunked {
+            data: feed.as_bytes(),
+            chunk: usize::MAX,
+        };
+        let mut splitter = Splitter::with_pool(reader, config, pool.clone());
+        let first = splitter.next_frame().unwrap().unwrap();
+        let Frame::Element { bytes, .. } = &first else {
+            panic!("unexpected {first:?}");
+        };
+        assert!(bytes.ends_with(format!(r#"{text}"}}"#).as_bytes()));
+
+        // The element took about 100 reads; it was read into one growing buffer instead of
+        // being carried into a new buffer at every read.
+        assert_eq!(pool.allocated(), 1);
+        assert!(splitter.next_frame().unwrap().is_some());
+        assert!(splitter.next_frame().unwrap().is_none());
     }
 }

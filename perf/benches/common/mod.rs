@@ -43,6 +43,7 @@ impl Corpus {
             };
             frames.push((offset, bytes));
         }
+        drop(splitter);
 
         let mut parser = Parser::new();
         let values = frames
