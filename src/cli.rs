@@ -103,11 +103,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME|ID")]
     pub feed: Option<String>,
 
-    /// Maximum bytes of one feed element; longer elements are rejected. [default: 1048576]
+    /// Maximum bytes of one feed element, at most 1 GiB; longer elements are rejected.
+    /// [default: 1048576]
     #[arg(long, value_name = "BYTES")]
     pub max_element_bytes: Option<usize>,
 
-    /// Worker threads for parsing and stages. [default: number of CPU cores]
+    /// Worker threads for parsing and stages, at most 256. [default: number of CPU cores]
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
 
