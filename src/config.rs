@@ -217,39 +217,28 @@ mod tests {
         assert!(message.contains("batch_records"), "{message}");
     }
 
+    /// Accessor of one size setting of a `[pipeline]` section.
+    type Setting = fn(&mut PipelineSection) -> &mut usize;
+
     #[test]
     fn oversized_settings_are_rejected() {
         let huge = 1usize << 40;
-        let cases = [
-            PipelineSection {
-                batch_records: huge,
-                ..PipelineSection::default()
-            },
-            PipelineSection {
-                batch_bytes: huge,
-                ..PipelineSection::default()
-            },
-            PipelineSection {
-                channel_capacity: huge,
-                ..PipelineSection::default()
-            },
-            PipelineSection {
-                read_buffer_bytes: huge,
-                ..PipelineSection::default()
-            },
-            PipelineSection {
-                max_element_bytes: huge,
-                ..PipelineSection::default()
-            },
+        let settings: [(&str, Setting); 5] = [
+            ("batch_records", |pipeline| &mut pipeline.batch_records),
+            ("batch_bytes", |pipeline| &mut pipeline.batch_bytes),
+            ("channel_capacity", |pipeline| {
+                &mut pipeline.channel_capacity
+            }),
+            ("read_buffer_bytes", |pipeline| {
+                &mut pipeline.read_buffer_bytes
+            }),
+            ("max_element_bytes", |pipeline| {
+                &mut pipeline.max_element_bytes
+            }),
         ];
-        let names = [
-            "batch_records",
-            "batch_bytes",
-            "channel_capacity",
-            "read_buffer_bytes",
-            "max_element_bytes",
-        ];
-        for (pipeline, name) in cases.iter().zip(names) {
+        for (name, setting) in settings {
+            let mut pipeline = PipelineSection::default();
+            *setting(&mut pipeline) = huge;
             let message = pipeline.runner_config().unwrap_err();
             assert!(message.contains(name), "{message}");
             assert!(message.contains(&format!("not {huge}")), "{message}");

@@ -1,7 +1,7 @@
 //! Pools of the large per-batch buffers: the splitter's read buffers, the workers' encodings
 //! and the vectors that carry a batch's deliveries to the sink.
 //!
-//! Each of them is a hundred KB or more, is filled on a worker and is freed wherever the batch
+//! Each is typically a hundred KB or more, is filled on a worker and is freed wherever the batch
 //! ends, usually on the sink's thread. Allocated afresh for every batch, they leave the
 //! allocator holding pages that were freed on one thread and wanted on another, and the resident
 //! set climbs and swings by megabytes from run to run. Taken from a pool, the same few buffers go
@@ -133,7 +133,7 @@ impl BufferPool {
     }
 }
 
-/// A pooled buffer behind [`Bytes`]; dropping it hands the buffer back.
+/// A pooled buffer behind [`Bytes`]. Dropping it hands the buffer back to its pool.
 struct Pooled {
     buffer: Vec<u8>,
     pool: Arc<VecPool<u8>>,

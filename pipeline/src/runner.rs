@@ -390,8 +390,8 @@ struct Pools {
 }
 
 impl Pools {
-    /// Sizes the pools to keep as many buffers as `in_flight` batches can hold at once, plus
-    /// the one being filled.
+    /// Creates pools that keep as many buffers as `in_flight` batches can use at once, plus
+    /// the ones being filled.
     fn new(config: &RunnerConfig, in_flight: usize) -> Self {
         let read_bytes = config.splitter.read_buffer_bytes.max(1);
         let reads_per_batch = config.batch_bytes.div_ceil(read_bytes) + 1;

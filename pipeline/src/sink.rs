@@ -70,7 +70,7 @@ pub trait Sink: Send {
 
     /// Takes a batch of indicators. Every delivery must end up counted in the ledger as
     /// delivered or rejected, either before `send` returns or by the end of `finish`. A sink
-    /// that keeps deliveries past the call moves them out of `batch`; the runner drops what is
+    /// that keeps deliveries past the call moves them out of `batch`. The runner drops what is
     /// left and reuses the emptied vector for a later batch.
     async fn send(&mut self, batch: &mut Vec<Delivery>, ledger: &Ledger) -> Result<(), SinkError>;
 

@@ -941,19 +941,26 @@ mod tests {
         (format!("[{}]", records.join(",")).into_bytes(), records)
     }
 
+    /// Returns a splitter with reads of 1 KiB over `data`, whose reader returns at most `chunk`
+    /// bytes per read, and the pool that keeps up to `keep` of its buffers.
+    fn pooled_splitter(
+        data: &[u8],
+        chunk: usize,
+        keep: usize,
+    ) -> (Splitter<Chunked<'_>>, BufferPool) {
+        let config = SplitterConfig {
+            read_buffer_bytes: 1024,
+            max_element_bytes: 1 << 20,
+        };
+        let pool = config.read_pool(keep);
+        let splitter = Splitter::with_pool(Chunked { data, chunk }, config, pool.clone());
+        (splitter, pool)
+    }
+
     #[test]
     fn read_buffers_reused_frames_intact() {
         let (feed, records) = numbered_feed(3000);
-        let config = SplitterConfig {
-            read_buffer_bytes: 1024,
-            max_element_bytes: 4096,
-        };
-        let pool = config.read_pool(4);
-        let reader = Chunked {
-            data: &feed,
-            chunk: usize::MAX,
-        };
-        let mut splitter = Splitter::with_pool(reader, config, pool.clone());
+        let (mut splitter, pool) = pooled_splitter(&feed, usize::MAX, 4);
         // A consumer that keeps the last 50 frames, as batches in flight do.
         let mut window = std::collections::VecDeque::new();
         let mut index = 0;
@@ -994,21 +1001,12 @@ mod tests {
     #[test]
     fn short_read_copied_buffer_reused() {
         let (feed, records) = numbered_feed(20);
-        let config = SplitterConfig {
-            read_buffer_bytes: 1024,
-            max_element_bytes: 4096,
-        };
-        let pool = config.read_pool(4);
         // Reads of 100 bytes, under half of a buffer, as from a pipe fed slowly.
-        let reader = Chunked {
-            data: &feed,
-            chunk: 100,
-        };
-        let mut splitter = Splitter::with_pool(reader, config, pool.clone());
+        let (mut splitter, pool) = pooled_splitter(&feed, 100, 4);
         let mut frames = Vec::new();
         while let Some(frame) = splitter.next_frame().unwrap() {
             frames.push(frame);
-            // Every frame so far is held, yet the read buffer is back in the pool.
+            // Every frame so far is kept, yet the read buffer is back in the pool.
             assert_eq!(pool.available(), 1);
         }
         assert_eq!(pool.allocated(), 1);
@@ -1023,24 +1021,15 @@ mod tests {
     fn long_element_grows_one_buffer() {
         let text = "x".repeat(100_000);
         let feed = format!(r#"[{{"ip":"192.0.2.1","whois":"{text}"}},{{"ip":"192.0.2.2"}}]"#);
-        let config = SplitterConfig {
-            read_buffer_bytes: 1024,
-            max_element_bytes: 1 << 20,
-        };
         // A pool that keeps nothing counts every buffer a read needs.
-        let pool = config.read_pool(0);
-        let reader = Chunked {
-            data: feed.as_bytes(),
-            chunk: usize::MAX,
-        };
-        let mut splitter = Splitter::with_pool(reader, config, pool.clone());
+        let (mut splitter, pool) = pooled_splitter(feed.as_bytes(), usize::MAX, 0);
         let first = splitter.next_frame().unwrap().unwrap();
         let Frame::Element { bytes, .. } = &first else {
             panic!("unexpected {first:?}");
         };
         assert!(bytes.ends_with(format!(r#"{text}"}}"#).as_bytes()));
 
-        // The element took about 100 reads; it was read into one growing buffer instead of
+        // The element took about 100 reads. It was read into one growing buffer instead of
         // being carried into a new buffer at every read.
         assert_eq!(pool.allocated(), 1);
         assert!(splitter.next_frame().unwrap().is_some());
