@@ -19,7 +19,7 @@ use crate::fields::{message_text, ordered_entries, whole_number};
 use crate::hash::HASH_FIELDS;
 use crate::key::{KeySource, key_source};
 use crate::render::render_value;
-use crate::tag::scalar_values;
+use crate::tag::for_each_scalar;
 use crate::text::{trim, truncate_with_marker};
 
 /// Sets rating, confidence, dates and attributes on `Indicator` items.
@@ -378,51 +378,56 @@ fn is_summary_field(key: KeySource, name: &str) -> bool {
     }
 }
 
-/// Builds the Description text: the feed name, then the record's category, threat and industry.
+/// Builds the Description text: the feed name, then the record's category, threat and industry,
+/// each value once.
 fn description(feed: &FeedSpec, known: &KnownFields<'_>) -> String {
-    let mut parts: Vec<(&str, std::borrow::Cow<'_, str>)> = Vec::new();
+    /// Parts whose places are kept without allocating; further ones go to a vector.
+    const INLINE_PARTS: usize = 6;
+
+    let mut text = String::with_capacity(64);
+    text.push_str("Kaspersky ");
+    text.push_str(feed.name);
+    // Where each part written so far lies in `text`, to leave out repeated values.
+    let mut inline = [(0, 0); INLINE_PARTS];
+    let mut spilled: Vec<(usize, usize)> = Vec::new();
+    let mut count = 0;
     let fields = [
         (known.category, ""),
         (known.threat, ""),
         (known.industry, "industry "),
     ];
-    let mut values = Vec::new();
     for (value, prefix) in fields {
-        values.clear();
-        if let Some(value) = value {
-            scalar_values(value, &mut values);
-        }
-        for value in values.drain(..) {
+        let Some(value) = value else {
+            continue;
+        };
+        for_each_scalar(value, &mut |value| {
             let trimmed = trim(&value);
-            let seen = parts
-                .iter()
-                .any(|(other_prefix, other)| same_text(other_prefix, other, prefix, trimmed));
-            if !trimmed.is_empty() && !seen {
-                parts.push((prefix, value));
+            if trimmed.is_empty() {
+                return;
             }
-        }
-    }
-
-    let mut text = String::with_capacity(64);
-    text.push_str("Kaspersky ");
-    text.push_str(feed.name);
-    for (index, (prefix, value)) in parts.iter().enumerate() {
-        text.push_str(if index == 0 { ": " } else { ", " });
-        text.push_str(prefix);
-        text.push_str(trim(value));
+            let mut parts = inline[..count.min(INLINE_PARTS)].iter().chain(&spilled);
+            if parts.any(|&(start, end)| same_text(&text[start..end], prefix, trimmed)) {
+                return;
+            }
+            text.push_str(if count == 0 { ": " } else { ", " });
+            let start = text.len();
+            text.push_str(prefix);
+            text.push_str(trimmed);
+            match inline.get_mut(count) {
+                Some(place) => *place = (start, text.len()),
+                None => spilled.push((start, text.len())),
+            }
+            count += 1;
+        });
     }
     text
 }
 
-/// Checks whether `left_prefix` + `left` (trimmed) and `right_prefix` + `right` are the same
-/// text.
-fn same_text(left_prefix: &str, left: &str, right_prefix: &str, right: &str) -> bool {
-    let left = trim(left);
-    left_prefix.len() + left.len() == right_prefix.len() + right.len()
-        && left_prefix
-            .bytes()
-            .chain(left.bytes())
-            .eq(right_prefix.bytes().chain(right.bytes()))
+/// Checks whether `written` is `prefix` followed by `value`.
+fn same_text(written: &str, prefix: &str, value: &str) -> bool {
+    written.len() == prefix.len() + value.len()
+        && written.starts_with(prefix)
+        && written.ends_with(value)
 }
 
 /// Builds the Source text: the feed, its Kaspersky feed ID where one is published, and the name
@@ -774,6 +779,21 @@ mod tests {
         assert_eq!(
             attribute(&indicator, "Description"),
             Some("Kaspersky APT Hash")
+        );
+    }
+
+    #[test]
+    fn description_names_each_value_once() {
+        let indicator = rate(
+            "Malicious Hash",
+            r#"{"MD5": "x", "category": [" a ", "b", "a"], "threat": ["b", "c", "d", "e", "f",
+                "g", "c", "g", "industry h", ""], "industry": ["h", "i", "b"]}"#,
+        );
+        assert_eq!(
+            attribute(&indicator, "Description"),
+            Some(
+                "Kaspersky Malicious Hash: a, b, c, d, e, f, g, industry h, industry i, industry b"
+            )
         );
     }
 

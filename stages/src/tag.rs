@@ -46,9 +46,9 @@ impl Stage for TagStage {
                 continue;
             };
             for path in feed.tag_fields {
-                for value in tag_values(record, path) {
+                for_each_tag_value(record, path, &mut |value| {
                     truncated += u64::from(add_tag(indicator, &value));
-                }
+                });
             }
         }
 
@@ -78,17 +78,19 @@ fn add_tag(indicator: &mut Indicator, value: &str) -> bool {
     tag.len() < trimmed.len()
 }
 
-/// Collects the text values at a tag-field path. `a/b` is the field `b` of every element of the
-/// array `a` (a lone object in `a` counts as one element). A value that is an array gives each
-/// of its scalar elements. Numbers and booleans become their JSON text; objects and `null` give
-/// nothing. String values borrow the record.
-pub fn tag_values<'a>(record: &'a Object<'a>, path: &str) -> Vec<Cow<'a, str>> {
-    let mut values = Vec::new();
-
+/// Calls `visit` with each text value at a tag-field path, in record order. `a/b` is the field
+/// `b` of every element of the array `a` (a lone object in `a` counts as one element). A value
+/// that is an array gives each of its scalar elements. Numbers and booleans become their JSON
+/// text; objects and `null` give nothing. String values borrow the record.
+pub fn for_each_tag_value<'a>(
+    record: &'a Object<'a>,
+    path: &str,
+    visit: &mut impl FnMut(Cow<'a, str>),
+) {
     match path.split_once('/') {
         None => {
             if let Some(value) = field(record, path) {
-                scalar_values(value, &mut values);
+                for_each_scalar(value, visit);
             }
         }
         Some((outer, inner)) => {
@@ -99,19 +101,18 @@ pub fn tag_values<'a>(record: &'a Object<'a>, path: &str) -> Vec<Cow<'a, str>> {
             };
             for element in elements {
                 if let Value::Object(nested) = element {
-                    values.extend(tag_values(nested, inner));
+                    for_each_tag_value(nested, inner, visit);
                 }
             }
         }
     }
-    values
 }
 
-/// Adds the text of a scalar value, or of each scalar element of an array, to `values`.
-pub(crate) fn scalar_values<'a>(value: &'a Value<'a>, values: &mut Vec<Cow<'a, str>>) {
+/// Calls `visit` with the text of a scalar value, or of each scalar element of an array.
+pub(crate) fn for_each_scalar<'a>(value: &'a Value<'a>, visit: &mut impl FnMut(Cow<'a, str>)) {
     match value {
-        Value::Array(elements) => values.extend(elements.iter().filter_map(scalar_text)),
-        _ => values.extend(scalar_text(value)),
+        Value::Array(elements) => elements.iter().filter_map(scalar_text).for_each(visit),
+        _ => scalar_text(value).into_iter().for_each(visit),
     }
 }
 
