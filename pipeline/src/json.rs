@@ -74,6 +74,7 @@ fn write_u8(out: &mut Vec<u8>, value: u8) {
 /// Appends `text` as a JSON string, escaped as serde_json escapes it. `"` and `\` get a
 /// backslash, and control characters get a short escape where JSON has one, else `\u00XX`.
 /// Every other character is written as it is. Text between two escaped bytes is copied whole.
+#[inline(always)]
 pub fn write_str(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     out.reserve(bytes.len() + 2);
