@@ -93,34 +93,45 @@ impl PipelineSection {
     /// Returns the runner configuration, checking that every size is positive and within its
     /// upper bound.
     pub fn runner_config(&self) -> Result<RunnerConfig, String> {
+        // Each size, its upper bound, and the command-line flag that also sets it.
         let checks = [
-            ("batch_records", self.batch_records, MAX_BATCH_RECORDS),
-            ("batch_bytes", self.batch_bytes, MAX_BUFFER_BYTES),
+            ("batch_records", self.batch_records, MAX_BATCH_RECORDS, None),
+            ("batch_bytes", self.batch_bytes, MAX_BUFFER_BYTES, None),
             (
                 "channel_capacity",
                 self.channel_capacity,
                 MAX_CHANNEL_CAPACITY,
+                None,
             ),
             (
                 "read_buffer_bytes",
                 self.read_buffer_bytes,
                 MAX_READ_BUFFER_BYTES,
+                None,
             ),
             (
                 "max_element_bytes",
                 self.max_element_bytes,
                 MAX_BUFFER_BYTES,
+                Some("--max-element-bytes"),
             ),
-            ("workers", self.workers.unwrap_or(1), MAX_WORKERS),
+            (
+                "workers",
+                self.workers.unwrap_or(1),
+                MAX_WORKERS,
+                Some("--workers"),
+            ),
         ];
-        for (name, value, max) in checks {
+        for (name, value, max, flag) in checks {
+            let setting = match flag {
+                Some(flag) => format!("{flag} ([pipeline] {name})"),
+                None => format!("[pipeline] {name}"),
+            };
             if value == 0 {
-                return Err(format!("[pipeline] {name} must be at least 1, not 0"));
+                return Err(format!("{setting} must be at least 1, not 0"));
             }
             if value > max {
-                return Err(format!(
-                    "[pipeline] {name} must be at most {max}, not {value}"
-                ));
+                return Err(format!("{setting} must be at most {max}, not {value}"));
             }
         }
         Ok(RunnerConfig {
@@ -214,7 +225,20 @@ mod tests {
             ..PipelineSection::default()
         };
         let message = pipeline.runner_config().unwrap_err();
-        assert!(message.contains("batch_records"), "{message}");
+        assert_eq!(
+            message,
+            "[pipeline] batch_records must be at least 1, not 0"
+        );
+
+        let pipeline = PipelineSection {
+            workers: Some(0),
+            ..PipelineSection::default()
+        };
+        let message = pipeline.runner_config().unwrap_err();
+        assert_eq!(
+            message,
+            "--workers ([pipeline] workers) must be at least 1, not 0"
+        );
     }
 
     /// Accessor of one size setting of a `[pipeline]` section.

@@ -2128,7 +2128,10 @@ fn too_many_workers_is_a_usage_error() {
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("workers must be at most 256"), "{stderr}");
+    assert!(
+        stderr.contains("--workers ([pipeline] workers) must be at most 256"),
+        "{stderr}"
+    );
 }
 
 #[test]
