@@ -19,7 +19,8 @@
 #
 # Each round runs every row once, and --repeat N rounds (default 3) are run one after another,
 # so that load on the machine falls on all rows alike. The table gives each row's median time
-# and the peak RSS of that run. Earlier outputs are removed before each row runs, so no row
+# and the peak RSS of that run, and then the null and file sinks' ratio to the ceiling run of
+# the same round, for each round. Earlier outputs are removed before each row runs, so no row
 # pays for freeing an old output.
 #
 # Usage: perf/compare.sh [--records N] [--repeat N] [--workdir DIR] [--seed S]
@@ -44,7 +45,7 @@ repeat=3
 skip_default_poll=0
 pure_python=0
 usage() {
-    sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [[ $# -gt 0 ]]; do
@@ -236,6 +237,17 @@ run_round() {
         measure "feedpipe (file sink)" "$feedpipe" run --sink file --profile \
             --output "$workdir/feedpipe.jsonl" --rejects "$workdir/file.rejects.jsonl" "$feed"
         check_lines "feedpipe (file sink)" "$workdir/feedpipe.jsonl"
+    else
+        skip "feedpipe (null sink)" "$feedpipe_reason"
+        skip "feedpipe (file sink)" "$feedpipe_reason"
+    fi
+
+    # The ceiling runs right after the two rows compared with it, so that each round's ratios
+    # come from runs seconds apart.
+    measure "simd-json parse-only" "$perf_bin/simdjson-parse-only" "$feed"
+    measure "simd-json owned values" "$perf_bin/simdjson-parse-only" --owned "$feed"
+
+    if [[ -n "$feedpipe" ]]; then
         if ! "$feedpipe" emulate threatconnect --help >/dev/null 2>&1; then
             skip "feedpipe (threatconnect)" "feedpipe has no 'emulate threatconnect' command yet"
             skip "feedpipe (tc, 50 ms polls)" "feedpipe has no 'emulate threatconnect' command yet"
@@ -252,14 +264,9 @@ run_round() {
                 --config "$root/perf/threatconnect-fast-poll.toml"
         fi
     else
-        skip "feedpipe (null sink)" "$feedpipe_reason"
-        skip "feedpipe (file sink)" "$feedpipe_reason"
         skip "feedpipe (threatconnect)" "$feedpipe_reason"
         skip "feedpipe (tc, 50 ms polls)" "$feedpipe_reason"
     fi
-
-    measure "simd-json parse-only" "$perf_bin/simdjson-parse-only" "$feed"
-    measure "simd-json owned values" "$perf_bin/simdjson-parse-only" --owned "$feed"
 
     rm -f "$workdir/serde.jsonl"
     measure "serde_json whole file" "$perf_bin/serde-whole-file" "$feed" "$workdir/serde.jsonl"
@@ -281,6 +288,13 @@ run_round() {
         check_lines "python ijson, pure Python" "$workdir/ijson-python.jsonl"
     fi
 }
+
+# The table lists the rows in this order, whatever order a round runs them in.
+for name in "feedpipe (null sink)" "feedpipe (file sink)" "feedpipe (threatconnect)" \
+    "feedpipe (tc, 50 ms polls)" "simd-json parse-only" "simd-json owned values" \
+    "serde_json whole file" "jq" "python ijson" "python ijson, pure Python"; do
+    add_row "$name"
+done
 
 for round in $(seq "$repeat"); do
     run_round
@@ -316,6 +330,9 @@ printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' \
     "$(printf -- '-%.0s' {1..28})" "------:" "---------:" "---------:" "-----------:" \
     "--------------:" "-------------:" "----------:"
 for name in "${names[@]}"; do
+    if [[ -z "${notes[$name]:-}" && -z "${run_seconds[$name]:-}" ]]; then
+        continue
+    fi
     if [[ -n "${notes[$name]:-}" && -z "${run_seconds[$name]:-}" ]]; then
         printf '| %-26s | %s |\n' "$name" "${notes[$name]}"
         continue
@@ -337,3 +354,32 @@ for name in "${names[@]}"; do
 done
 echo
 echo "Ratios are throughput relative to the row named (above 1 is faster)."
+
+# Prints a row's throughput relative to the ceiling of the same round, for every round, and
+# their median. Rounds are paired only when every run of both rows succeeded.
+per_round_ratios() {
+    local name="$1"
+    local -a times ceilings
+    read -r -a times <<<"${run_seconds[$name]:-}"
+    read -r -a ceilings <<<"${run_seconds["simd-json parse-only"]:-}"
+    if [[ ${#times[@]} -eq 0 || ${#times[@]} -ne ${#ceilings[@]} ]]; then
+        return
+    fi
+    local index ratios=""
+    for index in "${!times[@]}"; do
+        ratios+="$(awk -v ceiling="${ceilings[$index]}" -v secs="${times[$index]}" \
+            'BEGIN { printf "%.2fx", (secs > 0 ? ceiling / secs : 0) }') "
+    done
+    local median
+    median="$(tr ' ' '\n' <<<"$ratios" | grep . | sort -n |
+        awk '{ rows[NR] = $0 } END { print rows[int((NR + 1) / 2)] }')"
+    echo "  $name: ${ratios% } (median $median)"
+}
+
+if [[ -n "$ceiling" ]]; then
+    echo
+    echo "Throughput relative to simd-json parse-only in the same round, rounds in order:"
+    for name in "feedpipe (null sink)" "feedpipe (file sink)"; do
+        per_round_ratios "$name"
+    done
+fi
