@@ -20,8 +20,8 @@
 # Each round runs every row once, and --repeat N rounds (default 3) are run one after another,
 # so that load on the machine falls on all rows alike. The table gives each row's median time
 # and the peak RSS of that run, and then the null and file sinks' ratio to the ceiling run of
-# the same round, for each round. Earlier outputs are removed before each row runs, so no row
-# pays for freeing an old output.
+# the same round, for each round. Before each row runs, earlier outputs are removed and the
+# rest is written back to disk (`sync`), so no row pays for another row's output.
 #
 # Usage: perf/compare.sh [--records N] [--repeat N] [--workdir DIR] [--seed S]
 #                        [--skip-default-poll] [--pure-python]
@@ -139,6 +139,8 @@ measure() {
     local slug="${name//[^a-zA-Z0-9]/_}"
     local timing="$workdir/time-$slug.txt"
     echo "Running $name (round $round of $repeat)." >&2
+    # Earlier rows' outputs are written back to disk first, so that no row pays for them.
+    sync
     if /usr/bin/time -v -o "$timing" "$@" >"$workdir/$slug.stdout" 2>"$workdir/$slug.stderr"; then
         local wall rss
         wall="$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$timing" |
