@@ -304,6 +304,11 @@ done
 
 # ---- table -------------------------------------------------------------------------------
 
+# Prints the middle line of standard input, sorted by its leading number.
+middle_line() {
+    sort -n | awk '{ rows[NR] = $0 } END { print rows[int((NR + 1) / 2)] }'
+}
+
 # Prints the median of the runs of a row and the peak RSS of that run, as "seconds rss".
 median_run() {
     local name="$1"
@@ -316,7 +321,7 @@ median_run() {
     local index
     for index in "${!times[@]}"; do
         echo "${times[$index]} ${rss[$index]}"
-    done | sort -n | awk '{ rows[NR] = $0 } END { print rows[int((NR + 1) / 2)] }'
+    done | middle_line
 }
 
 ceiling="$(median_run "simd-json parse-only" | cut -d' ' -f1)"
@@ -373,8 +378,7 @@ per_round_ratios() {
             'BEGIN { printf "%.2fx", (secs > 0 ? ceiling / secs : 0) }') "
     done
     local median
-    median="$(tr ' ' '\n' <<<"$ratios" | grep . | sort -n |
-        awk '{ rows[NR] = $0 } END { print rows[int((NR + 1) / 2)] }')"
+    median="$(tr ' ' '\n' <<<"$ratios" | grep . | middle_line)"
     echo "  $name: ${ratios% } (median $median)"
 }
 

@@ -381,7 +381,7 @@ fn is_summary_field(key: KeySource, name: &str) -> bool {
 /// Builds the Description text: the feed name, then the record's category, threat and industry,
 /// each value once.
 fn description(feed: &FeedSpec, known: &KnownFields<'_>) -> String {
-    /// Parts whose places are kept without allocating; further ones go to a vector.
+    /// Number of parts whose places are kept on the stack. Later parts go to a vector.
     const INLINE_PARTS: usize = 6;
 
     let mut text = String::with_capacity(64);
