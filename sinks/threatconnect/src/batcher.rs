@@ -15,11 +15,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use feedpipe_pipeline::ledger::Reject;
+use feedpipe_pipeline::pool::BufferPool;
 use feedpipe_pipeline::record::Origin;
 use feedpipe_pipeline::{Delivery, IndicatorType};
 
 const BODY_PREFIX: &[u8] = b"{\"indicator\":[";
 const BODY_SUFFIX: &[u8] = b"]}";
+
+/// Room reserved for the first job's body, before any job has shown how large one gets.
+const FIRST_BODY_BYTES: usize = 1 << 20;
 
 /// Encodes an indicator as its batch JSON object; the workers run it in parallel, so the sink
 /// only copies the bytes into a job body.
@@ -73,8 +77,13 @@ impl JobPayload {
     pub fn split_halves(self) -> (JobPayload, JobPayload) {
         assert!(self.len() >= 2, "a job of one indicator cannot be split");
         let middle = self.len() / 2;
-        let mut first = JobBuilder::default();
-        let mut second = JobBuilder::default();
+        // Each half is sized exactly, so that a split job takes no more than twice its size.
+        let half = |ranges: &[Range<usize>]| {
+            let items: usize = ranges.iter().map(|range| range.len() + 1).sum();
+            JobBuilder::with_capacity(ranges.len(), BODY_PREFIX.len() + items + BODY_SUFFIX.len())
+        };
+        let mut first = half(&self.items[..middle]);
+        let mut second = half(&self.items[middle..]);
         for (index, (entry, range)) in self.entries.into_iter().zip(self.items).enumerate() {
             let target = if index < middle {
                 &mut first
@@ -83,7 +92,7 @@ impl JobPayload {
             };
             target.push(entry, &self.body[range]);
         }
-        (first.finish(), second.finish())
+        (first.finish(None), second.finish(None))
     }
 }
 
@@ -95,6 +104,14 @@ struct JobBuilder {
 }
 
 impl JobBuilder {
+    fn with_capacity(indicators: usize, bytes: usize) -> Self {
+        JobBuilder {
+            entries: Vec::with_capacity(indicators),
+            body: Vec::with_capacity(bytes),
+            items: Vec::with_capacity(indicators),
+        }
+    }
+
     /// Returns the body size after appending an item of `item_len` bytes.
     fn size_with(&self, item_len: usize) -> usize {
         let current = if self.body.is_empty() {
@@ -117,14 +134,19 @@ impl JobBuilder {
         self.entries.push(entry);
     }
 
-    fn finish(mut self) -> JobPayload {
+    /// Closes the body. A body from `pool` returns to it when the job drops its last copy.
+    fn finish(mut self, pool: Option<&BufferPool>) -> JobPayload {
         if self.body.is_empty() {
             self.body.extend_from_slice(BODY_PREFIX);
         }
         self.body.extend_from_slice(BODY_SUFFIX);
+        let body = match pool {
+            Some(pool) => pool.freeze(self.body),
+            None => Bytes::from(self.body),
+        };
         JobPayload {
             entries: self.entries,
-            body: Bytes::from(self.body),
+            body,
             items: self.items,
         }
     }
@@ -135,16 +157,23 @@ pub struct Batcher {
     max_indicators: usize,
     max_bytes: Arc<AtomicUsize>,
     current: JobBuilder,
+    /// Job bodies come back here when their job ends and are filled again by later jobs.
+    bodies: BufferPool,
+    /// Body size of the last finished job, from which the next body is sized.
+    last_body_bytes: Option<usize>,
 }
 
 impl Batcher {
-    /// Creates a batcher; `max_bytes` is shared with the job tasks, which lower it when the
-    /// server states a smaller upload limit.
-    pub fn new(max_indicators: usize, max_bytes: Arc<AtomicUsize>) -> Self {
+    /// Creates a batcher that keeps up to `kept_bodies` finished job bodies for reuse. The job
+    /// tasks share `max_bytes` and lower it when the server states a smaller upload limit.
+    pub fn new(max_indicators: usize, max_bytes: Arc<AtomicUsize>, kept_bodies: usize) -> Self {
+        let limit = max_bytes.load(Ordering::Relaxed);
         Batcher {
             max_indicators,
             max_bytes,
             current: JobBuilder::default(),
+            bodies: BufferPool::new(kept_bodies, limit),
+            last_body_bytes: None,
         }
     }
 
@@ -186,6 +215,9 @@ impl Batcher {
         // The element text is a slice of the splitter's read buffer. A copy lets that buffer go
         // while the job waits for ThreatConnect, so a job keeps only its own records.
         origin.raw = bytes::Bytes::copy_from_slice(&origin.raw);
+        if self.current.entries.is_empty() && self.current.body.capacity() == 0 {
+            self.current.body = self.fresh_body();
+        }
         let entry = JobEntry {
             origin,
             indicator_type: indicator.indicator_type,
@@ -213,14 +245,27 @@ impl Batcher {
     }
 
     fn take(&mut self) -> JobPayload {
-        // A body reserved at the byte limit is never reallocated while it fills, so a job's
-        // memory is its own size, not that plus the blocks left behind by doubling.
-        let capacity = self.max_bytes.load(Ordering::Relaxed);
-        let fresh = JobBuilder {
-            body: Vec::with_capacity(capacity),
-            ..JobBuilder::default()
+        let full = std::mem::take(&mut self.current);
+        let payload = full.finish(Some(&self.bodies));
+        self.last_body_bytes = Some(payload.byte_len());
+        payload
+    }
+
+    /// Returns an empty body with room for a job like the last one, within the byte limit, so
+    /// that it is rarely reallocated while it fills. A pooled body much larger than that, kept
+    /// from before the server lowered the limit, is freed instead of pinning its memory.
+    fn fresh_body(&self) -> Vec<u8> {
+        let limit = self.max_bytes.load(Ordering::Relaxed);
+        let expected = match self.last_body_bytes {
+            Some(bytes) => bytes + bytes / 8,
+            None => FIRST_BODY_BYTES,
         };
-        std::mem::replace(&mut self.current, fresh).finish()
+        let capacity = expected.min(limit);
+        let body = self.bodies.take(capacity);
+        if body.capacity() > capacity + capacity / 2 {
+            return Vec::with_capacity(capacity);
+        }
+        body
     }
 }
 
@@ -250,7 +295,7 @@ pub(crate) mod tests {
     }
 
     fn batcher(count: usize, bytes: usize) -> Batcher {
-        Batcher::new(count, Arc::new(AtomicUsize::new(bytes)))
+        Batcher::new(count, Arc::new(AtomicUsize::new(bytes)), 2)
     }
 
     fn parse(payload: &JobPayload) -> Vec<serde_json::Value> {
@@ -338,13 +383,61 @@ pub(crate) mod tests {
     #[test]
     fn lowered_limit_applies_to_next_push() {
         let limit = Arc::new(AtomicUsize::new(1_000_000));
-        let mut batcher = Batcher::new(100, limit.clone());
+        let mut batcher = Batcher::new(100, limit.clone(), 2);
         let mut ready = Vec::new();
         batcher.push(delivery(0, "a.example"), &mut ready).unwrap();
         limit.store(BODY_PREFIX.len() + 120, Ordering::Relaxed);
         batcher.push(delivery(1, "b.example"), &mut ready).unwrap();
         assert_eq!(ready.len(), 1);
         assert_eq!(ready[0].len(), 1);
+    }
+
+    #[test]
+    fn finished_body_is_reused() {
+        // The first body is sized by a guess, later ones by the job before them.
+        let mut batcher = batcher(3, 1_000_000);
+        let mut ready = Vec::new();
+        for index in 0..6 {
+            let host = format!("r{index}.example");
+            batcher.push(delivery(index, &host), &mut ready).unwrap();
+        }
+        let second = ready.pop().unwrap();
+        drop(ready.pop().unwrap());
+        let address = second.body.as_ptr();
+        let bytes = second.byte_len();
+        assert_eq!(
+            batcher.current.body.capacity(),
+            0,
+            "no body before the next job"
+        );
+
+        drop(second);
+        assert_eq!(batcher.bodies.available(), 2, "both bodies came back");
+        batcher.push(delivery(6, "r6.example"), &mut ready).unwrap();
+        assert_eq!(batcher.bodies.available(), 1, "one body was taken again");
+        assert_eq!(batcher.current.body.as_ptr(), address);
+        assert!(batcher.current.body.capacity() >= bytes);
+    }
+
+    #[test]
+    fn body_follows_lowered_limit() {
+        let limit = Arc::new(AtomicUsize::new(1_000_000));
+        let mut batcher = Batcher::new(3, limit.clone(), 2);
+        let mut ready = Vec::new();
+        for index in 0..3 {
+            let host = format!("l{index}.example");
+            batcher.push(delivery(index, &host), &mut ready).unwrap();
+        }
+        assert_eq!(batcher.bodies.available(), 0);
+        drop(ready.pop().unwrap());
+        assert_eq!(batcher.bodies.available(), 1, "the first body is kept");
+
+        let lowered = BODY_PREFIX.len() + 400;
+        limit.store(lowered, Ordering::Relaxed);
+        batcher.push(delivery(3, "l3.example"), &mut ready).unwrap();
+        let capacity = batcher.current.body.capacity();
+        assert!(capacity >= 200, "room for a job like the last: {capacity}");
+        assert!(capacity <= lowered, "within the lowered limit: {capacity}");
     }
 
     #[test]

@@ -61,7 +61,7 @@ mod tests {
         let target = dir.path().join("jobs");
         let mut writer =
             DryRunWriter::new(&target, Bytes::from_static(b"{\"owner\":\"o\"}")).unwrap();
-        let mut batcher = Batcher::new(10, Arc::new(AtomicUsize::new(1_000_000)));
+        let mut batcher = Batcher::new(10, Arc::new(AtomicUsize::new(1_000_000)), 2);
         let mut ready = Vec::new();
         let sent = delivery(0, "dry.example");
         let expected = serde_json::to_value(&sent.indicator).unwrap();

@@ -28,7 +28,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -36,6 +36,7 @@ use feedpipe_pipeline::ledger::Reject;
 use feedpipe_pipeline::record::Origin;
 use reqwest::Method;
 use serde::Deserialize;
+use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use crate::batcher::JobPayload;
@@ -64,6 +65,23 @@ pub struct JobContext {
     pub stats: Arc<SinkStats>,
     /// Byte limit of new jobs, lowered when the server states a smaller one.
     pub byte_limit: Arc<AtomicUsize>,
+    /// Permits for jobs in flight: one until ThreatConnect accepts an upload, then
+    /// `max_jobs_in_flight`.
+    pub slots: Arc<Semaphore>,
+    /// Whether an upload was accepted and the other slots were opened.
+    pub slots_opened: AtomicBool,
+}
+
+impl JobContext {
+    /// Opens the remaining job slots once ThreatConnect has accepted an upload. Until then one
+    /// job runs at a time, so that jobs built before the server states a smaller byte limit
+    /// are not uploaded and split side by side, each holding twice its size.
+    fn upload_accepted(&self) {
+        if !self.slots_opened.swap(true, Ordering::AcqRel) {
+            let more = self.config.max_jobs_in_flight.saturating_sub(1);
+            self.slots.add_permits(more);
+        }
+    }
 }
 
 /// Outcomes of one job (and of the jobs it was split into).
@@ -186,6 +204,7 @@ async fn submit(context: &JobContext, payload: &JobPayload) -> Result<Completion
             (status.id, Some(status))
         }
     };
+    context.upload_accepted();
     context
         .stats
         .job_submitted(payload.len(), payload.byte_len());

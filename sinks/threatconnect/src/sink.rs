@@ -3,25 +3,25 @@
 //!
 //! Backpressure: `send` waits for a free job slot (a semaphore permit) before it starts a job,
 //! so a slow ThreatConnect instance slows the reader instead of growing a queue. A job keeps
-//! its slot through all of its retries, polls and splits.
+//! its slot through all of its retries, polls and splits. Until ThreatConnect accepts the first
+//! upload there is one slot. A server whose upload limit is below `max_job_bytes` then rejects
+//! one job, not one per slot, and jobs built after that follow the limit it stated.
 //!
 //! Memory bound: at most `max_jobs_in_flight` jobs in flight plus one job being filled (or
 //! waiting for a slot), each containing at most `max_job_bytes` of upload body plus, per
-//! indicator, its origin (feed, source name, offset and original element bytes) and its
-//! summary, kept to match ThreatConnect's error records to deliveries. So the sink holds about
-//! `(max_jobs_in_flight + 1) × (max_job_bytes + max_indicators_per_job × origin size)`, plus
-//! a completed job's error list while it is matched, and a second copy of one job's body while
-//! it is split in halves. Request bodies share the job's buffer, so a retry copies nothing.
-//!
-//! NOTE: an origin's element bytes may be a slice of a larger read buffer, which then stays
-//! allocated until the job ends; the bound above assumes they are not.
+//! indicator, its origin (feed, source name, offset and a copy of the original element bytes)
+//! and its summary, kept to match ThreatConnect's error records to deliveries. So the sink uses
+//! about `(max_jobs_in_flight + 1) × (max_job_bytes + max_indicators_per_job × origin size)` in
+//! all. A completed job's error list adds to that while it is matched, and so does a second
+//! copy of a job's body while it is split in halves. Request bodies share the job's buffer, so
+//! a retry copies nothing, and finished bodies are filled again by later jobs.
 //!
 //! Accounting: each delivery ends counted exactly once in the [`Ledger`], delivered or
 //! rejected, by the time `finish` returns; also when a job fails, because the failed job's
 //! indicators and everything not yet sent are then rejected (`job_failed`, `not_sent`).
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 
 use async_trait::async_trait;
 use feedpipe_pipeline::ledger::Reject;
@@ -78,7 +78,13 @@ impl ThreatConnectSink {
         config.validate()?;
         let stats = Arc::new(SinkStats::default());
         let byte_limit = Arc::new(AtomicUsize::new(config.max_job_bytes));
-        let batcher = Batcher::new(config.max_indicators_per_job, byte_limit.clone());
+        // Bodies of the jobs in flight, the one being filled and one that waits for a slot.
+        let kept_bodies = config.max_jobs_in_flight + 2;
+        let batcher = Batcher::new(
+            config.max_indicators_per_job,
+            byte_limit.clone(),
+            kept_bodies,
+        );
         let job_config = BatchJobConfig::from_config(&config).to_json();
 
         let mode = if config.dry_run {
@@ -92,13 +98,15 @@ impl ThreatConnectSink {
         } else {
             let credentials = Credentials::load(&config, env)?;
             let client = TcClient::new(&config, credentials, stats.clone())?;
-            let slots = Arc::new(Semaphore::new(config.max_jobs_in_flight));
+            let slots = Arc::new(Semaphore::new(1));
             let context = Arc::new(JobContext {
                 client: Arc::new(client),
                 config: Arc::new(config),
                 job_config,
                 stats: stats.clone(),
                 byte_limit,
+                slots: slots.clone(),
+                slots_opened: AtomicBool::new(false),
             });
             Mode::Live {
                 context,

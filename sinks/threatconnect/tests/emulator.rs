@@ -598,6 +598,44 @@ async fn oversized_upload_split_on_response() {
 }
 
 #[tokio::test]
+async fn one_job_runs_until_upload_accepted() {
+    // Jobs of 100 indicators are too large for the server and their halves fit. Only the
+    // first job and the one built while it ran are split: the third is built after the
+    // server stated its limit, because no second job starts before an upload is accepted.
+    let deliveries = hosts(300, "start");
+    let item_bytes: usize = deliveries
+        .iter()
+        .map(|delivery| serde_json::to_vec(&delivery.indicator).unwrap().len() + 1)
+        .sum::<usize>()
+        / deliveries.len();
+    let emulator = start(EmulatorConfig {
+        max_upload_bytes: 75 * item_bytes,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let config = ThreatConnectSinkConfig {
+        max_indicators_per_job: 100,
+        max_job_bytes: 1_000_000,
+        max_jobs_in_flight: 4,
+        ..sink_config(&emulator)
+    };
+
+    let run = run_sink(config, hmac_env(SECRET_KEY), deliveries, 300, None).await;
+
+    run.result.unwrap();
+    assert_eq!(run.summary.delivered, 300);
+    assert_eq!(run.summary.sink["threatconnect_jobs_split"], 2);
+    let rejected_uploads = emulator
+        .jobs()
+        .iter()
+        .filter(|job| job.upload_bytes.is_none())
+        .count();
+    assert_eq!(rejected_uploads, 2, "jobs whose upload was too large");
+    assert_stored_once(&emulator, 300);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
 async fn stalled_job_times_out() {
     let emulator = start(EmulatorConfig::default()).await;
     emulator.set_faults(FaultPlan {
