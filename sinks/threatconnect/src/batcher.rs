@@ -161,6 +161,17 @@ pub struct Batcher {
     bodies: BufferPool,
     /// Body size of the last finished job, from which the next body is sized.
     last_body_bytes: Option<usize>,
+    /// Original element texts of the unfinished job's indicators, one buffer per job instead
+    /// of one allocation per indicator. The entries get their slices when the job is finished.
+    texts: Vec<u8>,
+    /// Range of each entry's text in `texts`, in entry order.
+    text_ranges: Vec<Range<usize>>,
+    /// Buffers of finished jobs' texts, back once their indicators are counted.
+    text_buffers: BufferPool,
+    /// Text size of the last finished job, from which the next text buffer is sized.
+    last_text_bytes: usize,
+    /// Indicator count of the last finished job, from which the next job's vectors are sized.
+    last_indicators: usize,
 }
 
 impl Batcher {
@@ -174,6 +185,11 @@ impl Batcher {
             current: JobBuilder::default(),
             bodies: BufferPool::new(kept_bodies, limit),
             last_body_bytes: None,
+            texts: Vec::new(),
+            text_ranges: Vec::new(),
+            text_buffers: BufferPool::new(kept_bodies, limit),
+            last_text_bytes: 0,
+            last_indicators: 0,
         }
     }
 
@@ -214,10 +230,13 @@ impl Batcher {
         }
         // The element text is a slice of the splitter's read buffer. A copy lets that buffer go
         // while the job waits for ThreatConnect, so a job keeps only its own records.
-        origin.raw = bytes::Bytes::copy_from_slice(&origin.raw);
         if self.current.entries.is_empty() && self.current.body.capacity() == 0 {
-            self.current.body = self.fresh_body();
+            self.start_job();
         }
+        let start = self.texts.len();
+        self.texts.extend_from_slice(&origin.raw);
+        self.text_ranges.push(start..self.texts.len());
+        origin.raw = Bytes::new();
         let entry = JobEntry {
             origin,
             indicator_type: indicator.indicator_type,
@@ -246,9 +265,32 @@ impl Batcher {
 
     fn take(&mut self) -> JobPayload {
         let full = std::mem::take(&mut self.current);
-        let payload = full.finish(Some(&self.bodies));
+        let mut payload = full.finish(Some(&self.bodies));
         self.last_body_bytes = Some(payload.byte_len());
+        self.last_indicators = payload.len();
+
+        self.last_text_bytes = self.texts.len();
+        let texts = self.text_buffers.freeze(std::mem::take(&mut self.texts));
+        let ranges = self.text_ranges.drain(..);
+        for (entry, range) in payload.entries.iter_mut().zip(ranges) {
+            entry.origin.raw = texts.slice(range);
+        }
         payload
+    }
+
+    /// Sizes the unfinished job's buffers for a job like the last one, so that they are not
+    /// grown by doubling, which would leave a trail of freed blocks behind every job.
+    fn start_job(&mut self) {
+        self.current.body = self.fresh_body();
+        let indicators = match self.last_body_bytes {
+            Some(_) => self.last_indicators.min(self.max_indicators),
+            None => 0,
+        };
+        self.current.entries.reserve_exact(indicators);
+        self.current.items.reserve_exact(indicators);
+        self.text_ranges.reserve_exact(indicators);
+        let expected = self.last_text_bytes + self.last_text_bytes / 8;
+        self.texts = self.text_buffers.take(expected);
     }
 
     /// Returns an empty body with room for a job like the last one, within the byte limit, so
@@ -390,6 +432,31 @@ pub(crate) mod tests {
         batcher.push(delivery(1, "b.example"), &mut ready).unwrap();
         assert_eq!(ready.len(), 1);
         assert_eq!(ready[0].len(), 1);
+    }
+
+    #[test]
+    fn entries_keep_element_text() {
+        let mut batcher = batcher(2, 1_000_000);
+        let mut ready = Vec::new();
+        for index in 0..3 {
+            let host = format!("t{index}.example");
+            batcher.push(delivery(index, &host), &mut ready).unwrap();
+        }
+        let last = batcher.flush().unwrap();
+        let texts: Vec<&[u8]> = ready[0]
+            .entries
+            .iter()
+            .chain(&last.entries)
+            .map(|entry| &entry.origin.raw[..])
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                &b"{\"mask\":\"t0.example\"}"[..],
+                b"{\"mask\":\"t1.example\"}",
+                b"{\"mask\":\"t2.example\"}",
+            ]
+        );
     }
 
     #[test]

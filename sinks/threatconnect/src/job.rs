@@ -68,7 +68,7 @@ pub struct JobContext {
     /// Permits for jobs in flight: one until ThreatConnect accepts an upload, then
     /// `max_jobs_in_flight`.
     pub slots: Arc<Semaphore>,
-    /// Whether an upload was accepted and the other slots were opened.
+    /// Flag set once an upload was accepted and the other slots were opened.
     pub slots_opened: AtomicBool,
 }
 
@@ -496,6 +496,8 @@ fn resolve(
         "ThreatConnect batch job completed."
     );
 
+    report.delivered.reserve_exact(delivered);
+    report.rejected.reserve_exact(rejected);
     for (entry, outcome) in payload.entries.into_iter().zip(outcomes) {
         match outcome {
             Some(reject) => report.rejected.push((entry.origin, reject)),

@@ -71,6 +71,10 @@ pub struct ErrorMatches {
 
 /// Matches error records to job entries.
 pub fn match_errors(entries: &[JobEntry], errors: &[BatchErrorRecord]) -> ErrorMatches {
+    if errors.is_empty() {
+        // Most jobs complete without errors, and indexing every summary would copy them all.
+        return ErrorMatches::default();
+    }
     let index = EntryIndex::new(entries);
     let mut taken = vec![false; entries.len()];
     let mut matches = ErrorMatches::default();
