@@ -141,6 +141,21 @@ impl Indicator {
 
 /// Compares tag names without regard to letter case.
 fn same_tag(left: &str, right: &str) -> bool {
+    // An ASCII character lower-cases to one ASCII character, so two names whose first (or last)
+    // characters are both ASCII and differ in more than case differ in any case. This settles
+    // most comparisons without reading the rest of either name.
+    let differs = |left: Option<&u8>, right: Option<&u8>| match (left, right) {
+        (Some(left), Some(right)) => {
+            left.is_ascii() && right.is_ascii() && !left.eq_ignore_ascii_case(right)
+        }
+        _ => false,
+    };
+    let (left_bytes, right_bytes) = (left.as_bytes(), right.as_bytes());
+    if differs(left_bytes.first(), right_bytes.first())
+        || differs(left_bytes.last(), right_bytes.last())
+    {
+        return false;
+    }
     if left.is_ascii() && right.is_ascii() {
         return left.eq_ignore_ascii_case(right);
     }
@@ -166,6 +181,21 @@ mod tests {
             names,
             ["Mobile_Botnet", "MALWARE-ESPAÑOL", "malware-espanol"]
         );
+    }
+
+    #[test]
+    fn tag_case_compare_edges() {
+        // The Kelvin sign (U+212A) lower-cases to an ASCII `k`.
+        assert!(same_tag("\u{212A}aspersky", "kaspersky"));
+        assert!(same_tag("kaspersky", "\u{212A}aspersky"));
+        assert!(same_tag("Phishin\u{212A}", "phishink"));
+        assert!(same_tag("", ""));
+        assert!(!same_tag("", "a"));
+        assert!(!same_tag("Kaspersky", "kaspersky_"));
+        assert!(!same_tag("Kaspersky", "Gaspersky"));
+        assert!(!same_tag("Kaspersky", "Kaspersk\u{212A}x"));
+        assert!(same_tag("ÉTAT", "état"));
+        assert!(!same_tag("ÉTAT", "étaT2"));
     }
 
     #[test]
