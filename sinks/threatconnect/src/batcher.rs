@@ -340,6 +340,19 @@ pub(crate) mod tests {
         Batcher::new(count, Arc::new(AtomicUsize::new(bytes)), 2)
     }
 
+    /// Pushes hosts `{prefix}{index}.example` for each index of `indexes`.
+    fn push_hosts(
+        batcher: &mut Batcher,
+        indexes: Range<u64>,
+        prefix: &str,
+        ready: &mut Vec<JobPayload>,
+    ) {
+        for index in indexes {
+            let host = format!("{prefix}{index}.example");
+            batcher.push(delivery(index, &host), ready).unwrap();
+        }
+    }
+
     fn parse(payload: &JobPayload) -> Vec<serde_json::Value> {
         let value: serde_json::Value = serde_json::from_slice(&payload.body()).unwrap();
         value["indicator"].as_array().unwrap().clone()
@@ -349,11 +362,7 @@ pub(crate) mod tests {
     fn jobs_bounded_by_count() {
         let mut batcher = batcher(3, 1_000_000);
         let mut ready = Vec::new();
-        for index in 0..7 {
-            batcher
-                .push(delivery(index, &format!("host{index}.example")), &mut ready)
-                .unwrap();
-        }
+        push_hosts(&mut batcher, 0..7, "host", &mut ready);
         assert_eq!(ready.len(), 2);
         assert_eq!(ready[0].len(), 3);
         assert_eq!(ready[1].len(), 3);
@@ -438,10 +447,7 @@ pub(crate) mod tests {
     fn entries_keep_element_text() {
         let mut batcher = batcher(2, 1_000_000);
         let mut ready = Vec::new();
-        for index in 0..3 {
-            let host = format!("t{index}.example");
-            batcher.push(delivery(index, &host), &mut ready).unwrap();
-        }
+        push_hosts(&mut batcher, 0..3, "t", &mut ready);
         let last = batcher.flush().unwrap();
         let texts: Vec<&[u8]> = ready[0]
             .entries
@@ -464,10 +470,7 @@ pub(crate) mod tests {
         // The first body is sized by a guess, later ones by the job before them.
         let mut batcher = batcher(3, 1_000_000);
         let mut ready = Vec::new();
-        for index in 0..6 {
-            let host = format!("r{index}.example");
-            batcher.push(delivery(index, &host), &mut ready).unwrap();
-        }
+        push_hosts(&mut batcher, 0..6, "r", &mut ready);
         let second = ready.pop().unwrap();
         drop(ready.pop().unwrap());
         let address = second.body.as_ptr();
@@ -491,10 +494,7 @@ pub(crate) mod tests {
         let limit = Arc::new(AtomicUsize::new(1_000_000));
         let mut batcher = Batcher::new(3, limit.clone(), 2);
         let mut ready = Vec::new();
-        for index in 0..3 {
-            let host = format!("l{index}.example");
-            batcher.push(delivery(index, &host), &mut ready).unwrap();
-        }
+        push_hosts(&mut batcher, 0..3, "l", &mut ready);
         assert_eq!(batcher.bodies.available(), 0);
         drop(ready.pop().unwrap());
         assert_eq!(batcher.bodies.available(), 1, "the first body is kept");
@@ -511,11 +511,7 @@ pub(crate) mod tests {
     fn split_halves_keeps_order_and_bytes() {
         let mut batcher = batcher(100, 1_000_000);
         let mut ready = Vec::new();
-        for index in 0..5 {
-            batcher
-                .push(delivery(index, &format!("s{index}.example")), &mut ready)
-                .unwrap();
-        }
+        push_hosts(&mut batcher, 0..5, "s", &mut ready);
         let payload = batcher.flush().unwrap();
         let all = parse(&payload);
         let (first, second) = payload.split_halves();
