@@ -22,6 +22,10 @@ use url::Host;
 /// ThreatConnect's limit on indicators in one batch job.
 pub const MAX_INDICATORS_PER_JOB_LIMIT: usize = 25_000;
 
+/// Maximum `max_jobs_in_flight` the sink accepts. ThreatConnect documents no limit and tcex
+/// runs one job at a time, while each job in flight takes up to `max_job_bytes` of memory.
+pub const MAX_JOBS_IN_FLIGHT_LIMIT: usize = 256;
+
 /// Attribute write mode of a job (`attributeWriteType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttributeWriteType {
@@ -104,7 +108,7 @@ pub struct ThreatConnectSinkConfig {
     /// Maximum bytes of one job's upload body (default 10,000,000). A job the server finds too
     /// large is split in halves, and later jobs are kept below the server's stated limit.
     pub max_job_bytes: usize,
-    /// Maximum jobs submitted and not yet finished at once (default 2).
+    /// Maximum jobs submitted and not yet finished at once (default 2, at most 256).
     pub max_jobs_in_flight: usize,
     /// Wait before the first status poll of a job, in seconds (default 2).
     pub poll_initial_interval_secs: f64,
@@ -214,12 +218,13 @@ impl ThreatConnectSinkConfig {
             });
         }
         check_count("max_job_bytes", self.max_job_bytes, 64, "at least 64 bytes")?;
-        check_count(
-            "max_jobs_in_flight",
-            self.max_jobs_in_flight,
-            1,
-            "at least 1",
-        )?;
+        if !(1..=MAX_JOBS_IN_FLIGHT_LIMIT).contains(&self.max_jobs_in_flight) {
+            return Err(out_of_range(
+                "max_jobs_in_flight",
+                self.max_jobs_in_flight,
+                "1 to 256",
+            ));
+        }
         check_count(
             "retry_max_attempts",
             self.retry_max_attempts as usize,
@@ -466,6 +471,20 @@ mod tests {
         assert!(error.to_string().contains("25001"));
         settings.max_indicators_per_job = 0;
         assert!(settings.validate().is_err());
+    }
+
+    #[test]
+    fn jobs_in_flight_limit_enforced() {
+        let mut settings = config("https://tc.example.org/api");
+        settings.max_jobs_in_flight = MAX_JOBS_IN_FLIGHT_LIMIT;
+        assert!(settings.validate().is_ok());
+        for value in [0, MAX_JOBS_IN_FLIGHT_LIMIT + 1, 1 << 62] {
+            settings.max_jobs_in_flight = value;
+            let message = settings.validate().unwrap_err().to_string();
+            assert!(message.contains("max_jobs_in_flight"), "{message}");
+            assert!(message.contains(&value.to_string()), "{message}");
+            assert!(message.contains("1 to 256"), "{message}");
+        }
     }
 
     #[test]

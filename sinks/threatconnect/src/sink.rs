@@ -4,8 +4,10 @@
 //! Backpressure: `send` waits for a free job slot (a semaphore permit) before it starts a job,
 //! so a slow ThreatConnect instance slows the reader instead of growing a queue. A job keeps
 //! its slot through all of its retries, polls and splits. Until ThreatConnect accepts the first
-//! upload there is one slot. A server whose upload limit is below `max_job_bytes` then rejects
-//! one job, not one per slot, and jobs built after that follow the limit it stated.
+//! upload there is one slot. When the first jobs are too large for the server's upload limit,
+//! the first one is rejected and split alone, and jobs built after that follow the limit it
+//! stated. Jobs that outgrow the limit only after the slots opened can still be split side by
+//! side.
 //!
 //! Memory bound: at most `max_jobs_in_flight` jobs in flight plus one job being filled (or
 //! waiting for a slot), each containing at most `max_job_bytes` of upload body plus, per
