@@ -10,11 +10,13 @@
 //! second error on the same indicator (a tag and an attribute, say) does not count it twice.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::io::Read;
 
 use feedpipe_pipeline::IndicatorType;
 use flate2::read::GzDecoder;
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::batcher::JobEntry;
 
@@ -30,16 +32,122 @@ pub struct BatchErrorRecord {
     #[serde(rename = "errorReason", default)]
     pub reason: String,
     #[serde(rename = "errorSource", default)]
-    pub source: serde_json::Value,
+    pub source: ErrorSource,
 }
 
 impl BatchErrorRecord {
     /// Returns whether the record reports a job-fatal failure.
     pub fn is_critical(&self) -> bool {
-        let source = self.source.as_str().unwrap_or_default();
+        let source = match &self.source {
+            ErrorSource::Text(text) => text.as_str(),
+            _ => "",
+        };
         CRITICAL_MESSAGES
             .iter()
             .any(|message| self.reason.contains(message) || source.contains(message))
+    }
+}
+
+/// The `errorSource` of an error record, reduced to what matching reads. An indicator object
+/// keeps only its type and the fields that can name it, so the rest of the indicator (its
+/// attributes, tags and so on) is skipped while parsing instead of being built and dropped.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum ErrorSource {
+    /// An indicator object.
+    Object(SourceFields),
+    /// Text: the indicator as JSON text, or a message that names it.
+    Text(String),
+    /// `null`, a number, a boolean or an array, which name no indicator.
+    #[default]
+    Other,
+}
+
+/// The string fields of an indicator object that name its type and the indicator.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SourceFields {
+    /// `type`, or `indicatorType` when `type` is missing.
+    pub indicator_type: Option<String>,
+    /// The fields of [`SOURCE_NAME_FIELDS`], in that order.
+    pub names: [Option<String>; SOURCE_NAME_FIELDS.len()],
+}
+
+/// Fields of an indicator object that may hold its summary, in the order they are tried.
+pub const SOURCE_NAME_FIELDS: [&str; 7] =
+    ["summary", "ip", "hostName", "text", "md5", "sha1", "sha256"];
+
+impl<'de> Deserialize<'de> for ErrorSource {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SourceVisitor)
+    }
+}
+
+struct SourceVisitor;
+
+impl<'de> Visitor<'de> for SourceVisitor {
+    type Value = ErrorSource;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("an indicator object, a string or null")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<ErrorSource, E> {
+        Ok(ErrorSource::Text(text.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> Result<ErrorSource, E> {
+        Ok(ErrorSource::Text(text))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ErrorSource, A::Error> {
+        let mut fields = SourceFields::default();
+        let mut alternative_type = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let slot = match key.as_ref() {
+                "type" => &mut fields.indicator_type,
+                "indicatorType" => &mut alternative_type,
+                name => match SOURCE_NAME_FIELDS.iter().position(|field| *field == name) {
+                    Some(index) => &mut fields.names[index],
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                },
+            };
+            // The naming fields are few and short, so they are read whole; only a string counts.
+            *slot = match map.next_value::<serde_json::Value>()? {
+                serde_json::Value::String(text) => Some(text),
+                _ => None,
+            };
+        }
+        if fields.indicator_type.is_none() {
+            fields.indicator_type = alternative_type;
+        }
+        Ok(ErrorSource::Object(fields))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut sequence: A) -> Result<ErrorSource, A::Error> {
+        while sequence.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(ErrorSource::Other)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<ErrorSource, E> {
+        Ok(ErrorSource::Other)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<ErrorSource, E> {
+        Ok(ErrorSource::Other)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<ErrorSource, E> {
+        Ok(ErrorSource::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<ErrorSource, E> {
+        Ok(ErrorSource::Other)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<ErrorSource, E> {
+        Ok(ErrorSource::Other)
     }
 }
 
@@ -151,10 +259,10 @@ impl EntryIndex {
 
     fn candidates(&self, error: &BatchErrorRecord) -> Vec<usize> {
         match &error.source {
-            serde_json::Value::Object(object) => self.candidates_in_object(object),
-            serde_json::Value::String(text) => {
-                if let Ok(serde_json::Value::Object(object)) = serde_json::from_str(text) {
-                    return self.candidates_in_object(&object);
+            ErrorSource::Object(fields) => self.candidates_in_object(fields),
+            ErrorSource::Text(text) => {
+                if let Ok(ErrorSource::Object(fields)) = serde_json::from_str(text) {
+                    return self.candidates_in_object(&fields);
                 }
                 let found = self.candidates_in_text(text);
                 if found.is_empty() {
@@ -167,21 +275,12 @@ impl EntryIndex {
         }
     }
 
-    fn candidates_in_object(
-        &self,
-        object: &serde_json::Map<String, serde_json::Value>,
-    ) -> Vec<usize> {
-        let indicator_type = object
-            .get("type")
-            .or_else(|| object.get("indicatorType"))
-            .and_then(|value| value.as_str())
-            .and_then(parse_type);
-        for field in ["summary", "ip", "hostName", "text", "md5", "sha1", "sha256"] {
-            if let Some(summary) = object.get(field).and_then(|value| value.as_str()) {
-                let found = self.lookup(indicator_type, summary);
-                if !found.is_empty() {
-                    return found;
-                }
+    fn candidates_in_object(&self, fields: &SourceFields) -> Vec<usize> {
+        let indicator_type = fields.indicator_type.as_deref().and_then(parse_type);
+        for summary in fields.names.iter().flatten() {
+            let found = self.lookup(indicator_type, summary);
+            if !found.is_empty() {
+                return found;
             }
         }
         Vec::new()
@@ -272,7 +371,7 @@ mod tests {
     fn record(reason: &str, source: serde_json::Value) -> BatchErrorRecord {
         BatchErrorRecord {
             reason: reason.to_owned(),
-            source,
+            source: serde_json::from_value(source).unwrap(),
         }
     }
 
@@ -347,6 +446,53 @@ mod tests {
             vec![(0, "first".to_owned()), (1, "second".to_owned())]
         );
         assert_eq!(matches.repeated, 1);
+    }
+
+    #[test]
+    fn whole_indicator_source_matched() {
+        let source = json!({
+            "indicatorType": "Address",
+            "rating": 3,
+            "summary": 5,
+            "tag": [{"name": "Kaspersky"}, {"name": "192.0.2.9"}],
+            "attribute": [{"type": "Source", "value": {"nested": ["x", null, true]}}],
+            "ip": "192.0.2.1",
+            "hostName": null
+        });
+        let errors = [record("Invalid attribute", source.clone())];
+        let matches = match_errors(&entries(), &errors);
+        assert_eq!(matches.rejected, vec![(4, "Invalid attribute".to_owned())]);
+
+        let parsed: ErrorSource = serde_json::from_value(source).unwrap();
+        let ErrorSource::Object(fields) = parsed else {
+            panic!("an object source reads as an object");
+        };
+        assert_eq!(fields.indicator_type.as_deref(), Some("Address"));
+        assert_eq!(fields.names[0], None, "a number is no summary");
+        assert_eq!(fields.names[1].as_deref(), Some("192.0.2.1"));
+        assert_eq!(fields.names[2], None);
+    }
+
+    #[test]
+    fn source_kinds_parsed() {
+        let parse =
+            |value: serde_json::Value| serde_json::from_value::<ErrorSource>(value).unwrap();
+        assert_eq!(parse(json!("text")), ErrorSource::Text("text".to_owned()));
+        for other in [
+            json!(null),
+            json!(7),
+            json!(-1),
+            json!(1.5),
+            json!(false),
+            json!([1, {}]),
+        ] {
+            assert_eq!(parse(other.clone()), ErrorSource::Other, "{other}");
+        }
+        let typed = parse(json!({"type": "Host", "indicatorType": "URL"}));
+        let ErrorSource::Object(fields) = typed else {
+            panic!("an object source reads as an object");
+        };
+        assert_eq!(fields.indicator_type.as_deref(), Some("Host"), "type wins");
     }
 
     #[test]
