@@ -96,11 +96,32 @@ impl JobPayload {
     }
 }
 
+/// The unfinished job.
 #[derive(Default)]
 struct JobBuilder {
     entries: Vec<JobEntry>,
     body: Vec<u8>,
     items: Vec<Range<usize>>,
+    /// Copies of the entries' original element texts, one buffer per job instead of one
+    /// allocation per indicator. Each entry gets its slice when the job is finished.
+    texts: Vec<u8>,
+    /// Range of each entry's text in `texts`, in entry order. Empty when the entries already
+    /// have their own texts, as the halves of a split job do.
+    text_ranges: Vec<Range<usize>>,
+}
+
+/// Pools of the large buffers of finished jobs, which later jobs fill again.
+struct JobPools {
+    bodies: BufferPool,
+    texts: BufferPool,
+}
+
+/// Sizes of the last finished job, from which the next job's buffers are sized.
+#[derive(Clone, Copy)]
+struct JobSizes {
+    body: usize,
+    texts: usize,
+    indicators: usize,
 }
 
 impl JobBuilder {
@@ -109,6 +130,7 @@ impl JobBuilder {
             entries: Vec::with_capacity(indicators),
             body: Vec::with_capacity(bytes),
             items: Vec::with_capacity(indicators),
+            ..JobBuilder::default()
         }
     }
 
@@ -134,16 +156,30 @@ impl JobBuilder {
         self.entries.push(entry);
     }
 
-    /// Closes the body. A body from `pool` returns to it when the job drops its last copy.
-    fn finish(mut self, pool: Option<&BufferPool>) -> JobPayload {
+    /// Copies an entry's original element text, for the entry pushed next.
+    fn push_text(&mut self, text: &[u8]) {
+        let start = self.texts.len();
+        self.texts.extend_from_slice(text);
+        self.text_ranges.push(start..self.texts.len());
+    }
+
+    /// Closes the body and gives each entry its text. Buffers from `pools` return to them when
+    /// the job drops its last slice of them.
+    fn finish(mut self, pools: Option<&JobPools>) -> JobPayload {
         if self.body.is_empty() {
             self.body.extend_from_slice(BODY_PREFIX);
         }
         self.body.extend_from_slice(BODY_SUFFIX);
-        let body = match pool {
-            Some(pool) => pool.freeze(self.body),
-            None => Bytes::from(self.body),
+        let (body, texts) = match pools {
+            Some(pools) => (
+                pools.bodies.freeze(self.body),
+                pools.texts.freeze(self.texts),
+            ),
+            None => (Bytes::from(self.body), Bytes::from(self.texts)),
         };
+        for (entry, range) in self.entries.iter_mut().zip(self.text_ranges) {
+            entry.origin.raw = texts.slice(range);
+        }
         JobPayload {
             entries: self.entries,
             body,
@@ -157,39 +193,26 @@ pub struct Batcher {
     max_indicators: usize,
     max_bytes: Arc<AtomicUsize>,
     current: JobBuilder,
-    /// Job bodies come back here when their job ends and are filled again by later jobs.
-    bodies: BufferPool,
-    /// Body size of the last finished job, from which the next body is sized.
-    last_body_bytes: Option<usize>,
-    /// Original element texts of the unfinished job's indicators, one buffer per job instead
-    /// of one allocation per indicator. The entries get their slices when the job is finished.
-    texts: Vec<u8>,
-    /// Range of each entry's text in `texts`, in entry order.
-    text_ranges: Vec<Range<usize>>,
-    /// Buffers of finished jobs' texts, back once their indicators are counted.
-    text_buffers: BufferPool,
-    /// Text size of the last finished job, from which the next text buffer is sized.
-    last_text_bytes: usize,
-    /// Indicator count of the last finished job, from which the next job's vectors are sized.
-    last_indicators: usize,
+    pools: JobPools,
+    /// Sizes of the last finished job, `None` before the first.
+    last: Option<JobSizes>,
 }
 
 impl Batcher {
-    /// Creates a batcher that keeps up to `kept_bodies` finished job bodies for reuse. The job
-    /// tasks share `max_bytes` and lower it when the server states a smaller upload limit.
-    pub fn new(max_indicators: usize, max_bytes: Arc<AtomicUsize>, kept_bodies: usize) -> Self {
+    /// Creates a batcher that keeps the buffers of up to `kept_jobs` finished jobs for reuse.
+    /// The job tasks share `max_bytes` and lower it when the server states a smaller upload
+    /// limit.
+    pub fn new(max_indicators: usize, max_bytes: Arc<AtomicUsize>, kept_jobs: usize) -> Self {
         let limit = max_bytes.load(Ordering::Relaxed);
         Batcher {
             max_indicators,
             max_bytes,
             current: JobBuilder::default(),
-            bodies: BufferPool::new(kept_bodies, limit),
-            last_body_bytes: None,
-            texts: Vec::new(),
-            text_ranges: Vec::new(),
-            text_buffers: BufferPool::new(kept_bodies, limit),
-            last_text_bytes: 0,
-            last_indicators: 0,
+            pools: JobPools {
+                bodies: BufferPool::new(kept_jobs, limit),
+                texts: BufferPool::new(kept_jobs, limit),
+            },
+            last: None,
         }
     }
 
@@ -228,14 +251,12 @@ impl Batcher {
         if !self.current.entries.is_empty() && self.current.size_with(item.len()) > max_bytes {
             ready.push(self.take());
         }
-        // The element text is a slice of the splitter's read buffer. A copy lets that buffer go
-        // while the job waits for ThreatConnect, so a job keeps only its own records.
-        if self.current.entries.is_empty() && self.current.body.capacity() == 0 {
+        if self.current.entries.is_empty() {
             self.start_job();
         }
-        let start = self.texts.len();
-        self.texts.extend_from_slice(&origin.raw);
-        self.text_ranges.push(start..self.texts.len());
+        // The element text is a slice of the splitter's read buffer. A copy lets that buffer go
+        // while the job waits for ThreatConnect, so a job keeps only its own records.
+        self.current.push_text(&origin.raw);
         origin.raw = Bytes::new();
         let entry = JobEntry {
             origin,
@@ -265,32 +286,30 @@ impl Batcher {
 
     fn take(&mut self) -> JobPayload {
         let full = std::mem::take(&mut self.current);
-        let mut payload = full.finish(Some(&self.bodies));
-        self.last_body_bytes = Some(payload.byte_len());
-        self.last_indicators = payload.len();
-
-        self.last_text_bytes = self.texts.len();
-        let texts = self.text_buffers.freeze(std::mem::take(&mut self.texts));
-        let ranges = self.text_ranges.drain(..);
-        for (entry, range) in payload.entries.iter_mut().zip(ranges) {
-            entry.origin.raw = texts.slice(range);
-        }
+        let texts = full.texts.len();
+        let payload = full.finish(Some(&self.pools));
+        self.last = Some(JobSizes {
+            body: payload.byte_len(),
+            texts,
+            indicators: payload.len(),
+        });
         payload
     }
 
     /// Sizes the unfinished job's buffers for a job like the last one, so that they are not
     /// grown by doubling, which would leave a trail of freed blocks behind every job.
     fn start_job(&mut self) {
-        self.current.body = self.fresh_body();
-        let indicators = match self.last_body_bytes {
-            Some(_) => self.last_indicators.min(self.max_indicators),
-            None => 0,
+        let (indicators, texts) = match self.last {
+            Some(last) => (last.indicators.min(self.max_indicators), last.texts),
+            None => (0, 0),
         };
-        self.current.entries.reserve_exact(indicators);
-        self.current.items.reserve_exact(indicators);
-        self.text_ranges.reserve_exact(indicators);
-        let expected = self.last_text_bytes + self.last_text_bytes / 8;
-        self.texts = self.text_buffers.take(expected);
+        let body = self.fresh_body();
+        let job = &mut self.current;
+        job.body = body;
+        job.entries.reserve_exact(indicators);
+        job.items.reserve_exact(indicators);
+        job.text_ranges.reserve_exact(indicators);
+        job.texts = self.pools.texts.take(texts + texts / 8);
     }
 
     /// Returns an empty body with room for a job like the last one, within the byte limit, so
@@ -298,12 +317,12 @@ impl Batcher {
     /// from before the server lowered the limit, is freed instead of pinning its memory.
     fn fresh_body(&self) -> Vec<u8> {
         let limit = self.max_bytes.load(Ordering::Relaxed);
-        let expected = match self.last_body_bytes {
-            Some(bytes) => bytes + bytes / 8,
+        let expected = match self.last {
+            Some(last) => last.body + last.body / 8,
             None => FIRST_BODY_BYTES,
         };
         let capacity = expected.min(limit);
-        let body = self.bodies.take(capacity);
+        let body = self.pools.bodies.take(capacity);
         if body.capacity() > capacity + capacity / 2 {
             return Vec::with_capacity(capacity);
         }
@@ -482,9 +501,13 @@ pub(crate) mod tests {
         );
 
         drop(second);
-        assert_eq!(batcher.bodies.available(), 2, "both bodies came back");
+        assert_eq!(batcher.pools.bodies.available(), 2, "both bodies came back");
         batcher.push(delivery(6, "r6.example"), &mut ready).unwrap();
-        assert_eq!(batcher.bodies.available(), 1, "one body was taken again");
+        assert_eq!(
+            batcher.pools.bodies.available(),
+            1,
+            "one body was taken again"
+        );
         assert_eq!(batcher.current.body.as_ptr(), address);
         assert!(batcher.current.body.capacity() >= bytes);
     }
@@ -495,9 +518,13 @@ pub(crate) mod tests {
         let mut batcher = Batcher::new(3, limit.clone(), 2);
         let mut ready = Vec::new();
         push_hosts(&mut batcher, 0..3, "l", &mut ready);
-        assert_eq!(batcher.bodies.available(), 0);
+        assert_eq!(batcher.pools.bodies.available(), 0);
         drop(ready.pop().unwrap());
-        assert_eq!(batcher.bodies.available(), 1, "the first body is kept");
+        assert_eq!(
+            batcher.pools.bodies.available(),
+            1,
+            "the first body is kept"
+        );
 
         let lowered = BODY_PREFIX.len() + 400;
         limit.store(lowered, Ordering::Relaxed);

@@ -74,8 +74,8 @@ pub struct JobContext {
 
 impl JobContext {
     /// Opens the remaining job slots once ThreatConnect has accepted an upload. Until then one
-    /// job runs at a time, so that jobs built before the server states a smaller byte limit
-    /// are not uploaded and split side by side, each holding twice its size.
+    /// job runs at a time, so jobs built before the server states a smaller byte limit are not
+    /// uploaded and split side by side, each taking twice its size while it is split.
     fn upload_accepted(&self) {
         if !self.slots_opened.swap(true, Ordering::AcqRel) {
             let more = self.config.max_jobs_in_flight.saturating_sub(1);

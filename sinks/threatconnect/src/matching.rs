@@ -113,7 +113,7 @@ impl<'de> Visitor<'de> for SourceVisitor {
                     }
                 },
             };
-            // The naming fields are few and short, so they are read whole; only a string counts.
+            // The naming fields are few and short, so they are read whole, and only a string counts.
             *slot = match map.next_value::<serde_json::Value>()? {
                 serde_json::Value::String(text) => Some(text),
                 _ => None,

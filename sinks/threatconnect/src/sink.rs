@@ -50,7 +50,6 @@ pub const REJECT_NOT_SENT: &str = "not_sent";
 enum Mode {
     Live {
         context: Arc<JobContext>,
-        slots: Arc<Semaphore>,
         tasks: JoinSet<JobReport>,
     },
     DryRun(DryRunWriter),
@@ -80,13 +79,9 @@ impl ThreatConnectSink {
         config.validate()?;
         let stats = Arc::new(SinkStats::default());
         let byte_limit = Arc::new(AtomicUsize::new(config.max_job_bytes));
-        // Bodies of the jobs in flight, the one being filled and one that waits for a slot.
-        let kept_bodies = config.max_jobs_in_flight + 2;
-        let batcher = Batcher::new(
-            config.max_indicators_per_job,
-            byte_limit.clone(),
-            kept_bodies,
-        );
+        // Buffers of the jobs in flight, the one being filled and one that waits for a slot.
+        let kept_jobs = config.max_jobs_in_flight + 2;
+        let batcher = Batcher::new(config.max_indicators_per_job, byte_limit.clone(), kept_jobs);
         let job_config = BatchJobConfig::from_config(&config).to_json();
 
         let mode = if config.dry_run {
@@ -100,19 +95,17 @@ impl ThreatConnectSink {
         } else {
             let credentials = Credentials::load(&config, env)?;
             let client = TcClient::new(&config, credentials, stats.clone())?;
-            let slots = Arc::new(Semaphore::new(1));
             let context = Arc::new(JobContext {
                 client: Arc::new(client),
                 config: Arc::new(config),
                 job_config,
                 stats: stats.clone(),
                 byte_limit,
-                slots: slots.clone(),
+                slots: Arc::new(Semaphore::new(1)),
                 slots_opened: AtomicBool::new(false),
             });
             Mode::Live {
                 context,
-                slots,
                 tasks: JoinSet::new(),
             }
         };
@@ -147,7 +140,7 @@ impl ThreatConnectSink {
                 ledger.add_delivered(payload.entries.iter().map(|entry| &entry.origin));
                 return Ok(());
             }
-            Mode::Live { slots, .. } => slots.clone(),
+            Mode::Live { context, .. } => context.slots.clone(),
         };
 
         let permit = slots
